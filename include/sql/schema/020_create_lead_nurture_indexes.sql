@@ -1,0 +1,46 @@
+-- Indexes the runbook's questions need. Every time window in include/sql is a half-open range
+-- on one of these raw timestamps, so each check is an index range scan.
+
+-- Sends: 5-minute failure rate, daily volume (created_at); daily rates and send rate
+-- (actual_send_time); stuck queue (partial, tiny); bounce remediation by lead.
+CREATE INDEX IF NOT EXISTS email_sends_created_at_idx
+ON email_sends (created_at);
+CREATE INDEX IF NOT EXISTS email_sends_actual_send_time_idx
+ON email_sends (actual_send_time);
+CREATE INDEX IF NOT EXISTS email_sends_queued_scheduled_idx
+ON email_sends (scheduled_send_time) WHERE send_status = 'queued';
+CREATE INDEX IF NOT EXISTS email_sends_enrollment_id_idx
+ON email_sends (enrollment_id);
+CREATE INDEX IF NOT EXISTS email_sends_hard_bounce_lead_idx
+ON email_sends (lead_id) WHERE bounce_type = 'hard';
+
+-- Events: per-send lookups, daily windows, deduplication.
+CREATE INDEX IF NOT EXISTS email_events_send_type_idx
+ON email_events (email_send_id, event_type);
+CREATE INDEX IF NOT EXISTS email_events_event_timestamp_idx
+ON email_events (event_timestamp);
+CREATE INDEX IF NOT EXISTS email_events_created_at_idx
+ON email_events (created_at);
+CREATE INDEX IF NOT EXISTS email_events_event_hash_idx
+ON email_events (event_hash);
+
+-- Enrollments: the scheduler's due scan and the overdue check; cleanup of completed ones.
+CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_active_next_send_idx
+ON lead_campaign_enrollments (next_send_at) WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_lead_id_idx
+ON lead_campaign_enrollments (lead_id);
+CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_completed_at_idx
+ON lead_campaign_enrollments (completed_at) WHERE status = 'completed';
+
+CREATE INDEX IF NOT EXISTS leads_organization_id_idx
+ON leads (organization_id);
+CREATE INDEX IF NOT EXISTS nurture_campaigns_organization_id_idx
+ON nurture_campaigns (organization_id);
+CREATE INDEX IF NOT EXISTS campaign_analytics_analytics_date_idx
+ON campaign_analytics (analytics_date);
+
+-- Workflows: last execution per workflow, errors per day.
+CREATE INDEX IF NOT EXISTS workflow_executions_name_created_at_idx
+ON workflow_executions (workflow_name, created_at);
+CREATE INDEX IF NOT EXISTS workflow_errors_created_at_idx
+ON workflow_errors (created_at);

@@ -1,0 +1,108 @@
+"""Shared fixtures: a real PostgreSQL (dev/pg.py), a real HTTP Slack sink, an Airflow home.
+
+Airflow reads its configuration when first imported, so the environment is set here, before
+any test module imports airflow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+AIRFLOW_HOME = REPO / ".local" / "airflow-test"
+AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME}/airflow.db"
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+# Nothing from the developer's shell may leak into tests.
+for name in list(os.environ):
+    if name.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_")):
+        del os.environ[name]
+sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
+
+from dev import pg  # noqa: E402
+from dev.slack_sink import SlackSink  # noqa: E402
+
+TEMPLATE_DB = "nurture_test_template"
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The embedded PostgreSQL, started if needed; returns the admin DSN."""
+    return pg.start()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server) -> str:
+    """A database with the lead-nurture schema, cloned (fast) for every test that needs one."""
+    pg.createdb(TEMPLATE_DB, drop=True)
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+def leads_db(template_db, monkeypatch) -> str:
+    """A fresh lead-nurture database for one test, wired as the `leads_db` connection."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"nurture_test_{os.getpid()}_{next(_db_counter)}"
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template_db))
+        )
+    monkeypatch.setenv("AIRFLOW_CONN_LEADS_DB", leads_db_connection_json(name))
+    yield pg.dsn(name)
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def leads_db_connection_json(dbname: str, port: int = pg.PORT) -> str:
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": pg.HOST,
+            "port": port,
+            "login": pg.SUPERUSER,
+            "schema": dbname,
+        }
+    )
+
+
+@pytest.fixture
+def db(leads_db):
+    """An autocommit psycopg connection to the test's lead-nurture database."""
+    import psycopg
+
+    with psycopg.connect(leads_db, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def slack_sink(tmp_path, monkeypatch):
+    """A real HTTP server on 127.0.0.1 that records Slack incoming-webhook POSTs."""
+    sink = SlackSink(port=0, jsonl_path=tmp_path / "slack.jsonl", quiet=True)
+    sink.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", sink.connection_json())
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated (empty) Airflow metadata DB, needed by dag.test()."""
+    from airflow.utils import db as airflow_db_utils
+
+    airflow_db_utils.resetdb(skip_init=False)
+    return True
