@@ -85,7 +85,7 @@ def _bindir_candidates() -> list[Path]:
 
 def _pgserver_bindir() -> Path:
     try:
-        import pgserver  # noqa: F401
+        import pgserver
     except ImportError:
         print("No PostgreSQL binaries found; installing the pgserver wheel (embedded PostgreSQL)")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "pgserver==0.1.4"], check=True)

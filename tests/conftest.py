@@ -60,7 +60,9 @@ def leads_db(template_db, monkeypatch) -> str:
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template_db))
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template_db)
+            )
         )
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_DB", leads_db_connection_json(name))
     yield pg.dsn(name)
@@ -106,3 +108,31 @@ def airflow_db():
 
     airflow_db_utils.resetdb(skip_init=False)
     return True
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag
+
+
+@pytest.fixture
+def run_dag(dagbag, airflow_db, leads_db, slack_sink):
+    """Run a whole DAG with dag.test() for one logical date; returns {task_id: state}.
+
+    Retries are switched off so an injected failure shows at once (the policy tests check that
+    the real DAGs keep their retries)."""
+
+    def run(dag_id: str, logical_date, *, run_conf: dict | None = None) -> dict[str, str]:
+        dag = dagbag.get_dag(dag_id)
+        for task in dag.tasks:
+            task.retries = 0
+        dag_run = dag.test(logical_date=logical_date, run_conf=run_conf)
+        states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+        states["__run__"] = dag_run.state
+        return states
+
+    return run

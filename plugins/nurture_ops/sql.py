@@ -62,4 +62,4 @@ def _environment(root: str) -> jinja2.Environment:
 
 def render(name: str, **context) -> str:
     """Render include/sql/<name> with Jinja context (identifiers only)."""
-    return _environment(str(sql_root())).get_template(name).render(schema="nurture_ops", **context)
+    return _environment(str(sql_root())).get_template(name).render({"schema": "nurture_ops", **context})

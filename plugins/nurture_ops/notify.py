@@ -1,0 +1,226 @@
+"""Every Slack message of the package: Block Kit building (pure) and delivery.
+
+Messages go through the Slack provider's incoming-webhook hook. Critical alerts and task
+failures use the `slack_alerts` connection; warnings use `slack_warnings` when it exists, else
+`slack_alerts`. Locally `slack_alerts` points at the Slack sink (dev/slack_sink.py).
+
+Every message's top-level `text` (what Slack shows in notifications) starts with [CRITICAL],
+[WARNING], [RESOLVED] or [INFO], then the runbook title and the value.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from nurture_ops.catalog import Check
+from nurture_ops.evaluate import Finding, describe_threshold, fmt, fmt_level
+
+log = logging.getLogger(__name__)
+
+ALERTS_CONN_ID = "slack_alerts"
+WARNINGS_CONN_ID = "slack_warnings"
+SLACK_TIMEOUT_SECONDS = 10
+_SECTION_LIMIT = 2900  # Slack rejects section text over 3,000 characters
+_HEADER_LIMIT = 150
+_EMOJI = {
+    "critical": ":rotating_light:",
+    "warning": ":warning:",
+    "resolved": ":white_check_mark:",
+    "info": ":memo:",
+}
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(text, _SECTION_LIMIT)}}
+
+
+def _header(text: str) -> dict:
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _truncate(text, _HEADER_LIMIT), "emoji": True},
+    }
+
+
+def _context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(text, _SECTION_LIMIT)}]}
+
+
+def _numbered(items: tuple[str, ...] | list[str]) -> str:
+    return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
+
+
+def _detail_lines(check: Check, details: Any, limit: int = 5) -> list[str]:
+    blocks = []
+    for spec in check.details:
+        rows = details.get(spec.key) if isinstance(details, dict) and spec.key else details
+        if not isinstance(rows, list) or not rows:
+            continue
+        lines = []
+        for row in rows[:limit]:
+            values = {k: fmt(v) for k, v in row.items()} if isinstance(row, dict) else {}
+            try:
+                lines.append("• " + spec.line.format(**values))
+            except (KeyError, IndexError, ValueError):
+                lines.append("• " + ", ".join(f"{k}: {v}" for k, v in values.items()))
+        blocks.append(f"*{spec.title}*\n" + "\n".join(lines))
+    return blocks
+
+
+def threshold_text(check: Check, finding: Finding) -> str:
+    if finding.breached:
+        level = finding.breached["level"]
+        return f"threshold {fmt_level(level)}{finding.breached['unit']}"
+    return describe_threshold(check.thresholds[0]) if check.thresholds else ""
+
+
+def alert_text(check: Check, finding: Finding, kind: str) -> str:
+    """The notification fallback: '[CRITICAL] High Email Failure Rate: 14.3% of 420 ... (threshold 10%)'."""
+    label = "RESOLVED" if kind == "resolve" else finding.status.upper()
+    threshold = threshold_text(check, finding)
+    suffix = f" ({threshold})" if threshold else ""
+    reminder = " (still firing)" if kind == "remind" else ""
+    return f"[{label}] {check.title}{reminder}: {finding.summary}{suffix}"
+
+
+def alert_message(
+    check: Check,
+    finding: Finding,
+    *,
+    kind: str,
+    run_url: str | None = None,
+    first_fired_at: str | None = None,
+    held_back: list[dict] | None = None,
+    remediation: dict | None = None,
+    silence_ended: bool = False,
+) -> dict:
+    """Slack payload {text, blocks} for a fire / remind / resolve of one check."""
+    text = alert_text(check, finding, kind)
+    severity = "resolved" if kind == "resolve" else finding.status
+    blocks = [_header(f"{_EMOJI.get(severity, '')} {severity.upper()} · {check.title}")]
+    body = f"*{finding.summary}*"
+    threshold = threshold_text(check, finding)
+    if threshold:
+        body += f"\n{threshold.capitalize()}"
+    blocks.append(_section(body))
+    facts = [f"Runbook: {check.runbook_section}"]
+    if first_fired_at:
+        facts.append(f"Firing since {first_fired_at[:16].replace('T', ' ')} UTC")
+    if finding.scope:
+        facts.append(f"Scope: {finding.scope}")
+    if silence_ended:
+        facts.append("A silence on this alert has ended and it still fires")
+    if kind == "remind":
+        facts.append("Reminder: still firing")
+    blocks.append(_context(" · ".join(facts)))
+    if kind != "resolve":
+        blocks.extend(_section(text_block) for text_block in _detail_lines(check, finding.details))
+        if check.diagnosis:
+            blocks.append(_section("*Diagnosis*\n" + "\n".join(f"• {d}" for d in check.diagnosis)))
+        blocks.append(_section("*Runbook actions*\n" + _numbered(check.actions)))
+    if held_back:
+        lines = "\n".join(f"• {h['alert_key']}: {h.get('last_summary') or ''}" for h in held_back)
+        blocks.append(_section("*Held back while this fires (consequences)*\n" + lines))
+    if remediation:
+        blocks.append(_section("*Remediation*\n" + remediation_text(remediation)))
+    if run_url:
+        blocks.append(_context(f"<{run_url}|Open this run in Airflow>"))
+    return {"text": text, "blocks": blocks}
+
+
+def remediation_text(result: dict) -> str:
+    lines = [
+        f"{result.get('title', result.get('key'))}: *{result.get('outcome')}* (mode {result.get('mode')})"
+    ]
+    if result.get("message"):
+        lines.append(result["message"])
+    if result.get("recheck"):
+        lines.append(f"Re-check after the fix: {result['recheck']}")
+    return "\n".join(lines)
+
+
+def info_message(title: str, lines: list[str], *, run_url: str | None = None, summary: str = "") -> dict:
+    """A digest or report (daily digest, weekly summary): [INFO] prefix, one section per line group."""
+    blocks = [_header(f"{_EMOJI['info']} {title}")]
+    blocks.extend(_section(line) for line in lines if line)
+    if run_url:
+        blocks.append(_context(f"<{run_url}|Open this run in Airflow>"))
+    return {"text": f"[INFO] {title}: {summary}" if summary else f"[INFO] {title}", "blocks": blocks}
+
+
+def connection_exists(conn_id: str) -> bool:
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except Exception:  # the SDK raises different "not found" types by version
+        return False
+    return True
+
+
+def route(severity: str) -> str:
+    """Warnings to slack_warnings when configured; everything else to slack_alerts."""
+    if severity == "warning" and connection_exists(WARNINGS_CONN_ID):
+        return WARNINGS_CONN_ID
+    return ALERTS_CONN_ID
+
+
+def send(message: dict, conn_id: str = ALERTS_CONN_ID) -> None:
+    """Post one message; raises with a clear error when Slack (or the sink) refuses or is down."""
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=SLACK_TIMEOUT_SECONDS)
+    try:
+        hook.send(text=message["text"], blocks=message.get("blocks"))
+    except Exception as exc:
+        raise RuntimeError(
+            f"Slack did not accept the message through connection {conn_id!r} ({type(exc).__name__}: {exc}). "
+            "Check the webhook URL in that connection; the alert stays 'not notified' and the next run resends it."
+        ) from exc
+
+
+def run_url(context: dict) -> str | None:
+    ti = context.get("ti") or context.get("task_instance")
+    try:
+        return ti.log_url if ti is not None else None
+    except Exception:  # a URL is a convenience; never fail a message for it
+        return None
+
+
+def failure_message(context: dict) -> dict:
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    exception = context.get("exception")
+    error = f"{type(exception).__name__}: {exception}" if exception else "see the task log"
+    when = context.get("logical_date")
+    when_text = when.isoformat() if isinstance(when, datetime) else str(context.get("run_id", ""))
+    text = f"[CRITICAL] Task failed: {dag_id}.{task_id}: {_truncate(error, 300)}"
+    blocks = [
+        _header(f"{_EMOJI['critical']} CRITICAL · Task failed: {task_id}"),
+        _section(
+            f"*{dag_id}.{task_id}* failed after its retries (run {when_text}).\n```{_truncate(error, 2000)}```"
+        ),
+        _section(
+            "*What to do*\n1. Open the task log (link below) and read the error\n"
+            "2. If a connection is missing or wrong, fix it under Admin › Connections\n"
+            "3. Clear the task to rerun it once fixed; checks are safe to rerun"
+        ),
+    ]
+    url = run_url(context)
+    if url:
+        blocks.append(_context(f"<{url}|Open the task log in Airflow>"))
+    return {"text": text, "blocks": blocks}
+
+
+def task_failure_callback(context: dict) -> None:
+    """on_failure_callback for every task (in default_args): post the failure to slack_alerts."""
+    try:
+        send(failure_message(context), ALERTS_CONN_ID)
+    except Exception:  # the task has failed already; a callback error must not hide that
+        log.exception("Could not post the task failure to Slack")
