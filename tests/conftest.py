@@ -33,21 +33,30 @@ sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 from dev import pg  # noqa: E402
 from dev.slack_sink import SlackSink  # noqa: E402
 
-TEMPLATE_DB = "nurture_test_template"
+# One template per pytest process: parallel sessions on the same server never collide.
+TEMPLATE_DB = f"nurture_test_template_{os.getpid()}"
 _db_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> str:
-    """The embedded PostgreSQL, started if needed; returns the admin DSN."""
-    return pg.start()
+def pg_server():
+    """The embedded PostgreSQL, started if needed (and then stopped again); yields the admin DSN."""
+    was_running = pg.is_running()
+    yield pg.start()
+    if not was_running:
+        pg.stop()
 
 
 @pytest.fixture(scope="session")
-def template_db(pg_server) -> str:
+def template_db(pg_server):
     """A database with the lead-nurture schema, cloned (fast) for every test that needs one."""
+    import psycopg
+    from psycopg import sql
+
     pg.createdb(TEMPLATE_DB, drop=True)
-    return TEMPLATE_DB
+    yield TEMPLATE_DB
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
 
 
 @pytest.fixture
@@ -128,9 +137,14 @@ def run_dag(dagbag, airflow_db, leads_db, slack_sink):
 
     def run(dag_id: str, logical_date, *, run_conf: dict | None = None) -> dict[str, str]:
         dag = dagbag.get_dag(dag_id)
+        retries = {task.task_id: task.retries for task in dag.tasks}
         for task in dag.tasks:
             task.retries = 0
-        dag_run = dag.test(logical_date=logical_date, run_conf=run_conf)
+        try:
+            dag_run = dag.test(logical_date=logical_date, run_conf=run_conf)
+        finally:
+            for task in dag.tasks:
+                task.retries = retries[task.task_id]
         states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
         states["__run__"] = dag_run.state
         return states

@@ -88,7 +88,7 @@ WEEK = timedelta(days=7)
 def _aware(value: datetime | date) -> datetime:
     if not isinstance(value, datetime):
         return datetime.combine(value, time.min, tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _projection(

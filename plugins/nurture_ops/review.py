@@ -74,6 +74,11 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _iso(value: datetime) -> str:
+    """UTC ISO-8601, whatever the session's TimeZone."""
+    return value.astimezone(UTC).isoformat()
+
+
 def _rounded(value: Any, digits: int = 3) -> float | None:
     return None if value is None else round(float(value), digits)
 
@@ -82,7 +87,7 @@ def as_utc(value: datetime | date) -> datetime:
     """A window bound as an aware datetime: a date is its midnight UTC, a naive datetime is UTC."""
     if not isinstance(value, datetime):
         return datetime.combine(value, time.min, tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _window(week_start: datetime | date, week_end: datetime | date) -> dict[str, datetime]:
@@ -245,7 +250,7 @@ def scheduler_performance(
     total = rows[0]
     worst = [
         {
-            "minute": row["minute"].isoformat(),
+            "minute": _iso(row["minute"]),
             "executions": row["executions"],
             "enrollments_processed": int(row["minute_enrollments_processed"]),
             "duration_seconds": _rounded(row["minute_duration_seconds"]),
@@ -260,8 +265,8 @@ def scheduler_performance(
     ]
     result: dict[str, Any] = {
         "workflow": workflow_name,
-        "week_start": params["week_start"].isoformat(),
-        "week_end": params["week_end"].isoformat(),
+        "week_start": _iso(params["week_start"]),
+        "week_end": _iso(params["week_end"]),
         "target": {"enrollments": 1000, "seconds": batch_target_seconds},
         "measure": "seconds per 1,000 enrollments = duration_ms / items_processed of each run; "
         "a run may take the target for up to 1,000 enrollments, proportionally more for bigger "
@@ -306,7 +311,7 @@ def sender_performance(
     total = rows[0]
     worst = [
         {
-            "minute": row["minute"].isoformat(),
+            "minute": _iso(row["minute"]),
             "sent": row["sent"],
             "backlog_at_start": int(row["backlog_at_start"]),
             "expected": int(row["expected"]),
@@ -316,8 +321,8 @@ def sender_performance(
         if row["minute"] is not None
     ]
     result: dict[str, Any] = {
-        "week_start": params["week_start"].isoformat(),
-        "week_end": params["week_end"].isoformat(),
+        "week_start": _iso(params["week_start"]),
+        "week_end": _iso(params["week_end"]),
         "target_per_minute": int(per_minute_target),
         "rule": "a minute is judged only when emails were waiting at its start (backlog > 0); it "
         "misses the target when fewer than LEAST(target, backlog) were sent in it",
@@ -367,8 +372,8 @@ def unsubscribe_feedback(
             }
         )
     return {
-        "week_start": params["week_start"].isoformat(),
-        "week_end": params["week_end"].isoformat(),
+        "week_start": _iso(params["week_start"]),
+        "week_end": _iso(params["week_end"]),
         "unsubscribes": sum(c["unsubscribes"] for c in campaigns),
         "group_unsubscribes": sum(c["group_unsubscribes"] for c in campaigns),
         "campaigns": campaigns,

@@ -264,8 +264,8 @@ def check_group(check_key: str) -> CheckGroup:
             context = get_current_context()
             ti = context["ti"]
             decided = ti.xcom_pull(task_ids=f"{check_key}.decide", key="decision")
-            if not decided:
-                raise AirflowSkipException("decide did not run: nothing to send")
+            if not decided or not decided["kind"]:
+                raise AirflowSkipException("nothing to send: decide did not run or found nothing new")
             decision = alert_state.Decision.from_dict(decided)
             finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
             live_check = load_settings().check(check_key)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.daily.builders import Seed, at
+from tests.builders import Seed, at
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,60 @@
+# Lead-nurture operations: the runbook as Airflow 3 DAGs.
+#   make run    everything local: PostgreSQL (seeded), Slack sink, Airflow UI on 127.0.0.1:8080
+#   make test   what CI runs: lint (ruff, sqlfluff) + pytest against a real PostgreSQL
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
+
+.PHONY: install lock db seed reseed run stop demo lint test bench clean
+
+install: $(STAMP)
+
+# Pinned install: requirements.txt says what, constraints.txt pins every version.
+$(STAMP): requirements.txt constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	@touch $(STAMP)
+
+# Re-resolve requirements.txt in a scratch venv and pin the result (needs PyPI).
+lock:
+	rm -rf .local/lock-venv && $(PYTHON) -m venv .local/lock-venv
+	.local/lock-venv/bin/pip install -q -r requirements.txt
+	{ echo "# Every package the project installs, pinned: the result of resolving requirements.txt on"; \
+	  echo "# Python 3.11 (make lock). Used as a pip constraints file by make install."; \
+	  .local/lock-venv/bin/pip freeze | grep -v '^-e'; } > constraints.txt
+
+db: install
+	$(BIN)/python -m dev.stack start-db
+
+seed: db
+
+reseed: install
+	$(BIN)/python -m dev.pg createdb nurture --drop
+	$(BIN)/python -m dev.seed --dsn "$$($(BIN)/python -m dev.pg dsn nurture)"
+
+run: install
+	$(BIN)/python -m dev.stack run
+
+stop:
+	@test -x $(BIN)/python && $(BIN)/python -m dev.stack stop || true
+
+demo: install
+	$(BIN)/python -m dev.demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint include/sql
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m dev.bench
+
+clean: stop
+	rm -rf .local

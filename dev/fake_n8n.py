@@ -1,0 +1,333 @@
+"""A local stand-in for N8n's public REST API v1 (never used by a deployment).
+
+    python -m dev.fake_n8n --port 5678 [--api-key KEY] [--pidfile F]
+
+It listens on 127.0.0.1 only and answers the calls nurture_ops.n8n makes, the way N8n does:
+
+    GET  /api/v1/workflows?limit=N&cursor=C[&active=true|false][&name=...]
+         -> {"data": [...], "nextCursor": "<opaque>" | null}   (limit 1..250, default 100)
+    GET  /api/v1/workflows/{id}              -> the workflow, or 404 {"message": "Not Found"}
+    POST /api/v1/workflows/{id}/deactivate   -> the workflow with active=false
+    POST /api/v1/workflows/{id}/activate     -> the workflow with active=true
+    GET  /healthz                            -> {"status": "ok"} (no key needed)
+
+Every /api/ call needs the header X-N8N-API-KEY; without it N8n answers 401
+{"message": "'X-N8N-API-KEY' header required"}, with a wrong one 401 {"message": "unauthorized"}.
+Workflows live in memory (the constructor's list), so a test can change them between calls.
+
+Point Airflow at it with the JSON connection form:
+
+    AIRFLOW_CONN_N8N_API='{"conn_type": "http", "host": "http://127.0.0.1", "port": 5678,
+        "password": "dev-n8n-api-key"}'
+
+In tests::
+
+    n8n = FakeN8n([make_workflow("1", "Lead Nurture - Email Sender")], port=0).start()
+    n8n.url, n8n.calls, n8n.workflows, n8n.connection_json()
+    n8n.stop()
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import copy
+import json
+import os
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = int(os.environ.get("NURTURE_FAKE_N8N_PORT", "5678"))
+DEV_API_KEY = "dev-n8n-api-key"  # a local dummy, not a secret
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 250
+
+DEMO_WORKFLOW_NAMES = (
+    "Lead Nurture - Message Scheduler",
+    "Lead Nurture - Email Sender",
+    "Lead Nurture - Event Tracker",
+    "Lead Nurture - Analytics Updater",
+    "Lead Nurture - Content Personalizer",
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_workflow(
+    workflow_id: str, name: str, *, active: bool = True, nodes: list[dict] | None = None
+) -> dict:
+    """A workflow object shaped like N8n's (id, name, active, nodes, connections, settings, ...)."""
+    stamp = "2025-10-01T09:00:00.000Z"
+    return {
+        "id": str(workflow_id),
+        "name": name,
+        "active": active,
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "versionId": f"00000000-0000-4000-8000-{int.from_bytes(str(workflow_id).encode()[:6], 'big'):012x}",
+        "nodes": nodes
+        if nodes is not None
+        else [
+            {
+                "id": f"{workflow_id}-trigger",
+                "name": "Schedule Trigger",
+                "type": "n8n-nodes-base.scheduleTrigger",
+                "typeVersion": 1.2,
+                "position": [0, 0],
+                "parameters": {"rule": {"interval": [{"field": "minutes", "minutesInterval": 1}]}},
+            }
+        ],
+        "connections": {},
+        "settings": {"executionOrder": "v1"},
+        "staticData": None,
+        "tags": [{"id": "lead-nurture", "name": "lead-nurture"}],
+    }
+
+
+def demo_workflows() -> list[dict]:
+    return [make_workflow(f"wf{i:02d}", name) for i, name in enumerate(DEMO_WORKFLOW_NAMES, start=1)]
+
+
+def _encode_cursor(offset: int, limit: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset, "limit": limit}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int] | None:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return int(data["offset"]), int(data["limit"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class FakeN8n:
+    """An HTTP server on 127.0.0.1 speaking the part of N8n's API v1 that nurture_ops uses."""
+
+    def __init__(
+        self,
+        workflows: list[dict] | None = None,
+        *,
+        port: int = 0,
+        api_key: str = DEV_API_KEY,
+        repeat_cursor: bool = False,
+        quiet: bool = True,
+    ):
+        self.workflows: list[dict] = list(workflows) if workflows is not None else demo_workflows()
+        self.api_key = api_key
+        self.calls: list[tuple[str, str]] = []  # (method, path without query), authorised or not
+        self.queries: list[dict[str, list[str]]] = []  # the query of each call, same order
+        self.repeat_cursor = repeat_cursor  # misbehave: always hand out the first page's cursor
+        self.quiet = quiet
+        self._requested_port = port
+        self.lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> FakeN8n:
+        if self._server is not None:
+            raise RuntimeError("FakeN8n is already running")
+        server = ThreadingHTTPServer((HOST, self._requested_port), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-n8n", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> FakeN8n:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is not None:
+            return self._server.server_address[1]
+        return self._requested_port
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:5678 (the API is under /api/v1)."""
+        return f"http://{HOST}:{self.port}"
+
+    def connection_json(self, api_key: str | None = None) -> str:
+        """The Airflow connection (JSON form, conn_type http) pointing at this server."""
+        return json.dumps(
+            {
+                "conn_type": "http",
+                "host": f"http://{HOST}",
+                "port": self.port,
+                "password": api_key if api_key is not None else self.api_key,
+            }
+        )
+
+    # -- test helpers ----------------------------------------------------------------------------
+
+    def workflow(self, workflow_id: str) -> dict | None:
+        with self.lock:
+            return next((wf for wf in self.workflows if str(wf.get("id")) == str(workflow_id)), None)
+
+    def calls_to(self, method: str, path: str) -> int:
+        return sum(1 for call in self.calls if call == (method, path))
+
+    # -- API (called from server threads) --------------------------------------------------------
+
+    def _list(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        raw_limit = query.get("limit", [str(DEFAULT_LIMIT)])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            return 400, {"message": f"request/query/limit must be an integer between 1 and {MAX_LIMIT}"}
+        limit, offset = int(raw_limit), 0
+        if query.get("cursor"):
+            decoded = _decode_cursor(query["cursor"][0])
+            if decoded is None:
+                return 400, {"message": "An invalid cursor was provided"}
+            offset, limit = decoded
+        with self.lock:
+            matching = list(self.workflows)
+        if "active" in query:
+            wanted = query["active"][0].lower() == "true"
+            matching = [wf for wf in matching if bool(wf.get("active")) == wanted]
+        if "name" in query:
+            matching = [wf for wf in matching if wf.get("name") == query["name"][0]]
+        page = matching[offset : offset + limit]
+        more = offset + limit < len(matching)
+        next_offset = limit if self.repeat_cursor else offset + limit
+        return 200, {
+            "data": copy.deepcopy(page),
+            "nextCursor": _encode_cursor(next_offset, limit) if more or self.repeat_cursor else None,
+        }
+
+    def _set_active(self, workflow_id: str, active: bool) -> tuple[int, Any]:
+        with self.lock:
+            for wf in self.workflows:
+                if str(wf.get("id")) == workflow_id:
+                    if bool(wf.get("active")) != active:
+                        wf["active"] = active
+                        wf["updatedAt"] = _now()
+                    return 200, copy.deepcopy(wf)
+        return 404, {"message": "Not Found"}
+
+    def handle(self, method: str, raw_path: str, headers) -> tuple[int, Any]:
+        parts = urlsplit(raw_path)
+        path = parts.path.rstrip("/") or "/"
+        query = parse_qs(parts.query)
+        with self.lock:
+            self.calls.append((method, path))
+            self.queries.append(query)
+        if path == "/healthz" and method == "GET":
+            return 200, {"status": "ok"}
+        if not path.startswith("/api/v1/"):
+            return 404, {"message": "not found"}
+        key = headers.get("X-N8N-API-KEY")
+        if not key:
+            return 401, {"message": "'X-N8N-API-KEY' header required"}
+        if key != self.api_key:
+            return 401, {"message": "unauthorized"}
+        segments = [unquote(s) for s in path[len("/api/v1/") :].split("/")]
+        if segments[0] != "workflows":
+            return 404, {"message": "not found"}
+        if method == "GET" and len(segments) == 1:
+            return self._list(query)
+        if method == "GET" and len(segments) == 2:
+            found = self.workflow(segments[1])
+            return (200, copy.deepcopy(found)) if found else (404, {"message": "Not Found"})
+        if method == "POST" and len(segments) == 3 and segments[2] in {"activate", "deactivate"}:
+            return self._set_active(segments[1], segments[2] == "activate")
+        return 405 if len(segments) <= 3 else 404, {"message": "method not allowed"}
+
+
+def _make_handler(fake: FakeN8n) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "nurture-fake-n8n/1"
+
+        def _answer(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            status, body = fake.handle(method, self.path, self.headers)
+            data = json.dumps(body).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            if not fake.quiet:
+                print(f"fake n8n {method} {self.path} -> {status}", flush=True)
+
+        def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            self._answer("POST")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dev.fake_n8n", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (%(default)s)")
+    parser.add_argument("--api-key", default=os.environ.get("NURTURE_FAKE_N8N_API_KEY", DEV_API_KEY))
+    parser.add_argument("--pidfile", type=Path, help="write this process's PID here while serving")
+    parser.add_argument("--quiet", action="store_true", help="do not print a line per request")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    fake = FakeN8n(demo_workflows(), port=args.port, api_key=args.api_key, quiet=args.quiet)
+    try:
+        fake.start()
+    except OSError as exc:
+        print(f"fake n8n: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    pid = str(os.getpid())
+    if args.pidfile:
+        args.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        args.pidfile.write_text(pid + "\n")
+    print(f"fake n8n listening on {fake.url}/api/v1 ({len(fake.workflows)} demo workflows)", flush=True)
+    print(f"  AIRFLOW_CONN_N8N_API='{fake.connection_json()}'", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        fake.stop()
+        if args.pidfile:
+            with contextlib.suppress(OSError):
+                if args.pidfile.read_text().strip() == pid:
+                    args.pidfile.unlink()
+        print("fake n8n stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""A local stand-in for Slack incoming webhooks (never used by a deployment).
+
+    python -m dev.slack_sink --port 8765 --out .local/slack.jsonl [--pidfile F] [--quiet]
+
+It listens on 127.0.0.1 only and answers webhook POSTs the way Slack does: a JSON body (or a
+form-encoded ``payload=<json>``) gets 200 ``ok``; a body that is not a JSON object gets 400
+``invalid_payload``; a payload with no ``text``, ``blocks`` or ``attachments`` gets 400 ``no_text``;
+a path outside ``/services/`` gets 404 ``no_service``. Every accepted payload is appended to the
+JSONL file as ``{"received_at": ISO-8601, "path": "/services/T000/B000/XXX", "payload": {...}}``.
+``GET /healthz`` answers ``{"status": "ok", "received": N}`` (handy for readiness checks).
+
+Point Airflow at it with the JSON connection form (a URI's port is ignored by slackwebhook):
+
+    AIRFLOW_CONN_SLACK_ALERTS='{"conn_type": "slackwebhook",
+        "host": "http://127.0.0.1:8765/services", "password": "T000/B000/XXX"}'
+
+In tests (see tests/conftest.py)::
+
+    sink = SlackSink(port=0, jsonl_path=tmp_path / "slack.jsonl", quiet=True)
+    sink.start()            # serves in a background thread; port 0 picks a free port
+    sink.payloads()         # payload dicts received so far, in order
+    sink.fail_next(1, 500)  # the next POST gets a 500 and is not recorded
+    sink.stop()
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = int(os.environ.get("NURTURE_SLACK_SINK_PORT", "8765"))
+# The webhook path the local connection uses: a dummy, not a secret.
+WEBHOOK_TOKEN = "T000/B000/XXX"
+SERVICES_PREFIX = "/services/"
+MAX_BODY = 1_000_000  # bytes; Slack's own limit is far lower for text, this only guards the sink.
+
+# Bodies Slack answers with for the statuses a test is likely to inject.
+_ERROR_BODIES = {
+    400: "invalid_payload",
+    403: "invalid_token",
+    404: "no_service",
+    410: "channel_is_archived",
+    429: "rate_limited",
+}
+
+
+def _error_body(status: int) -> str:
+    return _ERROR_BODIES.get(status, "internal_error" if status >= 500 else "error")
+
+
+def _summary(payload: dict[str, Any]) -> str:
+    """First line of the text (or of the first block's text), for the console."""
+    text = payload.get("text")
+    if not isinstance(text, str) or not text.strip():
+        text = ""
+        for block in payload.get("blocks") or []:
+            inner = block.get("text") if isinstance(block, dict) else None
+            if isinstance(inner, dict) and isinstance(inner.get("text"), str):
+                text = inner["text"]
+                break
+    first = text.strip().splitlines()[0] if text.strip() else "(no text)"
+    return first[:160]
+
+
+class SlackSink:
+    """An HTTP server on 127.0.0.1 that records Slack incoming-webhook POSTs."""
+
+    def __init__(self, port: int = DEFAULT_PORT, jsonl_path: Path | str | None = None, quiet: bool = False):
+        self._requested_port = port
+        self.jsonl_path = Path(jsonl_path) if jsonl_path is not None else None
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._records: list[dict[str, Any]] = []
+        self._failures: collections.deque[int] = collections.deque()
+        self._received = threading.Condition(self._lock)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> SlackSink:
+        """Bind 127.0.0.1:<port> and serve in a daemon thread. Raises OSError if the port is taken."""
+        if self._server is not None:
+            raise RuntimeError("SlackSink is already running")
+        if self.jsonl_path is not None:
+            self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
+        server = ThreadingHTTPServer((HOST, self._requested_port), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="slack-sink", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port (idempotent)."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SlackSink:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the requested one before)."""
+        if self._server is not None:
+            return self._server.server_address[1]
+        return self._requested_port
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:8765"""
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def webhook_url(self) -> str:
+        """The full incoming-webhook URL the local connection resolves to."""
+        return f"{self.url}{SERVICES_PREFIX}{WEBHOOK_TOKEN}"
+
+    def connection_json(self) -> str:
+        """The Airflow connection (JSON form) for conn_type slackwebhook pointing at this sink."""
+        return json.dumps(
+            {"conn_type": "slackwebhook", "host": f"{self.url}/services", "password": WEBHOOK_TOKEN}
+        )
+
+    # -- test API --------------------------------------------------------------------------------
+
+    def payloads(self) -> list[dict[str, Any]]:
+        """Payloads accepted since start (or the last clear()), oldest first."""
+        with self._lock:
+            return [record["payload"] for record in self._records]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Like payloads(), with received_at and path: the same dicts as the JSONL lines."""
+        with self._lock:
+            return [dict(record) for record in self._records]
+
+    def clear(self) -> None:
+        """Forget the payloads held in memory and pending failures (the JSONL file is kept)."""
+        with self._lock:
+            self._records.clear()
+            self._failures.clear()
+
+    def fail_next(self, n: int = 1, status: int = 500) -> None:
+        """Answer the next `n` POSTs with `status` (not recorded). Calls accumulate in order."""
+        if n < 0 or not 400 <= status <= 599:
+            raise ValueError("fail_next needs n >= 0 and an HTTP error status (400-599)")
+        with self._lock:
+            self._failures.extend([status] * n)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least `count` payloads are held (or raise TimeoutError); returns them."""
+        deadline = time.monotonic() + timeout
+        with self._received:
+            while len(self._records) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"SlackSink got {len(self._records)} payload(s), expected {count}")
+                self._received.wait(remaining)
+            return [record["payload"] for record in self._records]
+
+    # -- request handling (called from server threads) --------------------------------------------
+
+    def _take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
+
+    def _record(self, path: str, payload: dict[str, Any]) -> None:
+        record = {"received_at": datetime.now(UTC).isoformat(), "path": path, "payload": payload}
+        line = json.dumps(record, ensure_ascii=False)
+        with self._received:
+            if self.jsonl_path is not None:
+                with self.jsonl_path.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+                    fh.flush()
+            self._records.append(record)
+            self._received.notify_all()
+        if not self.quiet:
+            blocks = payload.get("blocks")
+            n_blocks = len(blocks) if isinstance(blocks, list) else 0
+            stamp = record["received_at"][11:19]
+            print(f"{stamp} slack {path}: {_summary(payload)} [{n_blocks} blocks]", flush=True)
+
+
+def _parse_payload(body: bytes, content_type: str) -> dict[str, Any] | None:
+    """The payload dict, or None when Slack would say invalid_payload."""
+    try:
+        text = body.decode("utf-8")
+        if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            fields = parse_qs(text, keep_blank_values=True)
+            if "payload" not in fields:
+                return None
+            text = fields["payload"][0]
+        payload = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _has_content(payload: dict[str, Any]) -> bool:
+    text = payload.get("text")
+    return bool(
+        (isinstance(text, str) and text.strip()) or payload.get("blocks") or payload.get("attachments")
+    )
+
+
+def _make_handler(sink: SlackSink) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "nurture-slack-sink/1"
+
+        def _reply(self, status: int, body: str, content_type: str = "text/html") -> None:
+            data = body.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            if status == 429:
+                self.send_header("Retry-After", "1")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._reply(413, "request_too_large")
+                return
+            body = self.rfile.read(length) if length > 0 else b""
+            path = self.path.split("?", 1)[0]
+            if not path.startswith(SERVICES_PREFIX):
+                self._reply(404, "no_service")
+                return
+            failure = sink._take_failure()
+            if failure is not None:
+                self._reply(failure, _error_body(failure))
+                return
+            payload = _parse_payload(body, self.headers.get("Content-Type", ""))
+            if payload is None:
+                self._reply(400, "invalid_payload")
+                return
+            if not _has_content(payload):
+                self._reply(400, "no_text")
+                return
+            sink._record(path, payload)
+            self._reply(200, "ok")
+
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] == "/healthz":
+                with sink._lock:
+                    received = len(sink._records)
+                self._reply(200, json.dumps({"status": "ok", "received": received}), "application/json")
+            else:
+                self._reply(405, "invalid_method")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # accepted payloads are printed by SlackSink._record; nothing else is worth a line
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dev.slack_sink", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=Path(".local/slack.jsonl"), help="JSONL file to append")
+    parser.add_argument("--pidfile", type=Path, help="write this process's PID here while serving")
+    parser.add_argument("--quiet", action="store_true", help="do not print a line per message")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    sink = SlackSink(port=args.port, jsonl_path=args.out, quiet=args.quiet)
+    try:
+        sink.start()
+    except OSError as exc:
+        print(f"slack sink: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    pid = str(os.getpid())
+    if args.pidfile:
+        args.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        args.pidfile.write_text(pid + "\n")
+    print(f"slack sink listening on {sink.webhook_url} -> {args.out}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sink.stop()
+        if args.pidfile:
+            with contextlib.suppress(OSError):
+                if args.pidfile.read_text().strip() == pid:
+                    args.pidfile.unlink()
+        print("slack sink stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

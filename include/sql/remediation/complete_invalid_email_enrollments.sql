@@ -1,0 +1,19 @@
+-- Runbook Issue 3 "High Bounce Rate": "Stop campaigns for bounced leads".
+-- Params: changed_at (timestamptz): written to completed_at and updated_at.
+-- Enrollments still 'active' or 'paused' of leads marked metadata->>'email_invalid' = 'true'
+-- become 'completed' with completion_reason 'invalid_email'. Idempotent: completed enrollments
+-- are left alone. Returns one row per updated enrollment: id, lead_id, campaign_id.
+UPDATE lead_campaign_enrollments AS lce
+SET
+    status = 'completed',
+    completion_reason = 'invalid_email',
+    completed_at = CAST({{ bind("changed_at") }} AS timestamptz),
+    updated_at = CAST({{ bind("changed_at") }} AS timestamptz)
+WHERE
+    lce.status IN ('active', 'paused')
+    AND lce.lead_id IN (
+        SELECT l.id
+        FROM leads AS l
+        WHERE l.metadata ->> 'email_invalid' = 'true'
+    )
+RETURNING lce.id, lce.lead_id, lce.campaign_id;
