@@ -27,6 +27,7 @@ lock:
 	  echo "# Python 3.11 (make lock). Used as a pip constraints file by make install."; \
 	  .local/lock-venv/bin/pip freeze | grep -v '^-e'; } > constraints.txt
 
+# PostgreSQL only (127.0.0.1:54329), with the seeded `nurture` database; `make stop` stops it.
 db: install
 	$(BIN)/python -m dev.stack start-db
 
@@ -36,11 +37,13 @@ reseed: install
 	$(BIN)/python -m dev.pg createdb nurture --drop
 	$(BIN)/python -m dev.seed --dsn "$$($(BIN)/python -m dev.pg dsn nurture)"
 
+# Foreground; Ctrl-C (or `make stop` from another shell) stops everything it started.
 run: install
 	$(BIN)/python -m dev.stack run
 
+# Stops what `make run` / `make db` started, by PID (a PostgreSQL they did not start is left alone).
 stop:
-	@test -x $(BIN)/python && $(BIN)/python -m dev.stack stop || true
+	@if test -x $(BIN)/python; then $(BIN)/python -m dev.stack stop; else echo "Nothing to stop."; fi
 
 demo: install
 	$(BIN)/python -m dev.demo

@@ -1,23 +1,39 @@
-"""The local stack behind `make run` and `make stop` (local use only; never imported by DAGs).
+"""The local stack behind `make run`, `make stop` and `make db` (local use only; never imported by DAGs).
 
-    python -m dev.stack run     # PostgreSQL (seeded), Slack sink, fake N8n, traffic simulator,
-                                # Airflow 3 (api-server + UI, scheduler, dag-processor,
-                                # triggerer); Ctrl-C stops everything it started
-    python -m dev.stack stop    # stops what `run` (or `make db`) started, by PID
+    python -m dev.stack run       # PostgreSQL (seeded), Slack sink, fake N8n, traffic simulator,
+                                  # Airflow 3 (api-server + UI, scheduler, dag-processor, triggerer);
+                                  # Ctrl-C, SIGTERM or `make stop` stops everything it started
+    python -m dev.stack stop      # stops what `run` / `start-db` started, by PID (also a running `run`)
+    python -m dev.stack start-db  # only PostgreSQL with the seeded `nurture` database (`make db`)
+    python -m dev.stack status    # what is running
 
 Everything listens on 127.0.0.1. Airflow's components are started one by one rather than with
-`airflow standalone`, whose log servers bind 0.0.0.0.
+`airflow standalone`, whose log servers bind 0.0.0.0 (hence `--skip-serve-logs`: task logs are
+files under .local/airflow/logs that the api-server reads directly).
+
+Every service runs in its own session; its PID and start time are kept in .local/run/<name>.pid.
+`stop` signals the service, then every process still in its session (LocalExecutor workers, task
+processes, DAG parsing processes), and nothing else: a PID file whose process has since been
+replaced by an unrelated one is ignored. PostgreSQL is stopped only when this module started it
+(.local/run/postgres.json); a server started by `python dev/pg.py start` or by pytest is left alone.
+
+Ports (all on 127.0.0.1): NURTURE_AIRFLOW_PORT (8080), NURTURE_SLACK_SINK_PORT (8765),
+NURTURE_FAKE_N8N_PORT (5678), NURTURE_PG_PORT (54329, see dev/pg.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,14 +45,62 @@ RUN_DIR = LOCAL / "run"
 LOG_DIR = LOCAL / "logs"
 AIRFLOW_HOME = LOCAL / "airflow"
 SLACK_LOG = LOCAL / "slack.jsonl"
+HOST = "127.0.0.1"
 API_PORT = int(os.environ.get("NURTURE_AIRFLOW_PORT", "8080"))
 SINK_PORT = int(os.environ.get("NURTURE_SLACK_SINK_PORT", "8765"))
 N8N_PORT = int(os.environ.get("NURTURE_FAKE_N8N_PORT", "5678"))
 DEMO_DB = "nurture"
+ADMIN_USER = "admin"
+# Two cores: a handful of LocalExecutor worker processes, not the default 32.
+PARALLELISM = 4
 BIN = Path(sys.executable).parent
+RUNNER = "stack"  # the PID file of a running `python -m dev.stack run`
+PG_MARKER = "postgres.json"  # written when this module started PostgreSQL
+
+SERVICES: dict[str, list[str]] = {
+    "slack_sink": [sys.executable, "-m", "dev.slack_sink", "--port", str(SINK_PORT), "--out", str(SLACK_LOG)],
+    "fake_n8n": [sys.executable, "-m", "dev.fake_n8n", "--port", str(N8N_PORT), "--api-key", "local-dev-key"],
+    "simulator": [sys.executable, "-m", "dev.simulate", "--dsn", pg.dsn(DEMO_DB)],
+    "api_server": [str(BIN / "airflow"), "api-server", "-H", HOST, "-p", str(API_PORT), "-w", "1"],
+    "scheduler": [str(BIN / "airflow"), "scheduler", "--skip-serve-logs"],
+    "dag_processor": [str(BIN / "airflow"), "dag-processor"],
+    "triggerer": [str(BIN / "airflow"), "triggerer", "--skip-serve-logs"],
+}
+# Started (and answering) before the rest, so no task calls an execution API that is not up yet.
+FIRST = ("slack_sink", "fake_n8n", "simulator", "api_server")
+# The scheduler first (no new task starts), the api-server after the components that call it.
+STOP_ORDER = ("scheduler", "triggerer", "dag_processor", "api_server", "simulator", "fake_n8n", "slack_sink")
+PORTS = {
+    "api_server": (API_PORT, "NURTURE_AIRFLOW_PORT"),
+    "slack_sink": (SINK_PORT, "NURTURE_SLACK_SINK_PORT"),
+    "fake_n8n": (N8N_PORT, "NURTURE_FAKE_N8N_PORT"),
+}
+HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGHUP reached `run`: stop everything, like Ctrl-C."""
+
+
+# -- Airflow configuration -------------------------------------------------------------------------
+
+
+def jwt_secret() -> str:
+    """The secret every Airflow component signs and checks JWTs with (task identity tokens, UI/API
+    tokens). Components that disagree on it fail every task with 403s; it is created once (64
+    random bytes, as HS512 wants) and kept in .local/airflow/jwt_secret (mode 600)."""
+    path = AIRFLOW_HOME / "jwt_secret"
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(64) + "\n")
+    return path.read_text().strip()
 
 
 def airflow_env() -> dict[str, str]:
+    """The environment of every Airflow process of the local stack (and of your CLI calls)."""
     env = dict(os.environ)
     env.update(
         {
@@ -45,173 +109,491 @@ def airflow_env() -> dict[str, str]:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            # Two cores: a handful of worker processes, not the default 32.
-            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{API_PORT}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{API_PORT}/execution/",
+            "AIRFLOW__API__BASE_URL": f"http://{HOST}:{API_PORT}",
+            "AIRFLOW__API__HOST": HOST,
             "AIRFLOW__API__PORT": str(API_PORT),
+            "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or jwt_secret(),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file()),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # The scheduler's health-check server would listen on 0.0.0.0:8974.
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # Read by airflow_settings.yaml (dev/settings.py) for the local connections.
+            "NURTURE_SLACK_SINK_PORT": str(SINK_PORT),
+            "NURTURE_FAKE_N8N_PORT": str(N8N_PORT),
+            "NURTURE_PG_PORT": str(pg.PORT),
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         }
     )
     return env
 
 
-SERVICES: dict[str, list[str]] = {
-    "slack_sink": [sys.executable, "-m", "dev.slack_sink", "--port", str(SINK_PORT), "--out", str(SLACK_LOG)],
-    "fake_n8n": [sys.executable, "-m", "dev.fake_n8n", "--port", str(N8N_PORT), "--api-key", "local-dev-key"],
-    "simulator": [sys.executable, "-m", "dev.simulate", "--dsn", pg.dsn(DEMO_DB)],
-    "api_server": [str(BIN / "airflow"), "api-server", "-H", "127.0.0.1", "-p", str(API_PORT), "-w", "1"],
-    "scheduler": [str(BIN / "airflow"), "scheduler", "--skip-serve-logs"],
-    "dag_processor": [str(BIN / "airflow"), "dag-processor"],
-    "triggerer": [str(BIN / "airflow"), "triggerer", "--skip-serve-logs"],
-}
+def passwords_file() -> Path:
+    """Where the simple auth manager keeps the generated password of ADMIN_USER."""
+    return AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+
+
+def login() -> tuple[str, str | None]:
+    """(user, password) for the UI; the api-server generates the password on its first start."""
+    try:
+        return ADMIN_USER, json.loads(passwords_file().read_text())[ADMIN_USER]
+    except (OSError, ValueError, KeyError):
+        return ADMIN_USER, None
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _ps(pid: int, field: str) -> str | None:
+    out = subprocess.run(["ps", "-o", f"{field}=", "-p", str(pid)], capture_output=True, text=True)
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def start_time(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot on Linux); None if there is no such process.
+    Together with the PID it identifies a process: a recycled PID has another start time."""
+    if Path("/proc/self/stat").exists():
+        fields = _stat(pid)
+        return fields[19] if fields else None
+    return _ps(pid, "lstart")
+
+
+def _is_zombie(pid: int) -> bool:
+    if Path("/proc/self/stat").exists():
+        fields = _stat(pid)
+        return fields is None or fields[0] in ("Z", "X")
+    state = _ps(pid, "stat")
+    return state is None or state.startswith("Z")
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a dead child its parent has not reaped yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not _is_zombie(pid)
+
+
+def _all_pids() -> list[int]:
+    if Path("/proc/self/stat").exists():
+        return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    out = subprocess.run(["ps", "-A", "-o", "pid="], capture_output=True, text=True, check=True)
+    return [int(word) for word in out.stdout.split()]
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes of session `sid`: a service and everything it forked, including children
+    that moved to a process group of their own (Airflow's task processes do)."""
+    members = []
+    for pid in _all_pids():
+        try:
+            if os.getsid(pid) != sid:
+                continue
+        except OSError:
+            continue
+        if alive(pid):
+            members.append(pid)
+    return members
 
 
 def _pidfile(name: str) -> Path:
     return RUN_DIR / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
+def _write_record(name: str, pid: int) -> None:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    _pidfile(name).write_text(json.dumps({"pid": pid, "started": start_time(pid)}) + "\n")
+
+
+def _read_record(name: str) -> dict | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        text = _pidfile(name).read_text().strip()
+    except OSError:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(record, int):  # an older plain-PID file: the PID alone
+        record = {"pid": record, "started": None}
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or record["pid"] <= 0:
+        return None
+    return record
+
+
+def _is_same_process(record: dict) -> bool:
+    started = start_time(record["pid"])
+    return started is not None and record.get("started") in (None, started)
+
+
+def service_pid(name: str) -> int | None:
+    """The PID of service `name` (or of the runner, RUNNER) if it is running, else None."""
+    record = _read_record(name)
+    if record and _is_same_process(record) and alive(record["pid"]):
+        return record["pid"]
+    return None
+
+
+def start_service(name: str, env: dict[str, str]) -> subprocess.Popen:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOG_DIR / f"{name}.log").open("ab") as log:
+        # A session of its own: Ctrl-C in the terminal does not reach it (`run` stops the services
+        # in order), and `stop` finds every process it forked by the session id.
+        proc = subprocess.Popen(
+            SERVICES[name], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _write_record(name, proc.pid)
+    print(f"  {name}: started (pid {proc.pid}, log {LOG_DIR / (name + '.log')})", flush=True)
+    return proc
+
+
+def _wait_gone(sid: int, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = session_members(sid)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def stop_service(name: str, timeout: float = 20.0) -> bool:
+    """Stop service `name` and every process of its session; True if anything was running.
+
+    SIGTERM to the service's process group first (Airflow stops its workers and tasks itself),
+    then SIGTERM, and after 5 s SIGKILL, to whatever is left in the session."""
+    record = _read_record(name)
+    if record is None:
+        _pidfile(name).unlink(missing_ok=True)
         return False
-    except PermissionError:
-        return True
+    sid = record["pid"]
+    if start_time(sid) is not None and not _is_same_process(record):
+        # The PID now belongs to another program (e.g. after a reboot): not ours to stop.
+        _pidfile(name).unlink(missing_ok=True)
+        return False
+    members = session_members(sid)
+    if not members:
+        _pidfile(name).unlink(missing_ok=True)
+        return False
+    if sid in members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(sid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while alive(sid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    left = session_members(sid)
+    if left:
+        _signal_all(left, signal.SIGTERM)
+        left = _wait_gone(sid, 5.0)
+    if left:
+        _signal_all(left, signal.SIGKILL)
+        left = _wait_gone(sid, 5.0)
+    _pidfile(name).unlink(missing_ok=True)
+    note = f" ({len(left)} process(es) would not die: {left})" if left else ""
+    print(f"  {name}: stopped{note}", flush=True)
     return True
 
 
-def _running_pid(name: str) -> int | None:
-    path = _pidfile(name)
-    if not path.exists():
+def stop_services() -> bool:
+    stopped = False
+    for name in STOP_ORDER:
+        stopped |= stop_service(name)
+    return stopped
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
+def _postmaster_pid() -> int | None:
+    """The PID of the running dev/pg.py server, from its postmaster.pid, if it is alive."""
+    try:
+        first = (pg.data_root() / "data" / "postmaster.pid").read_text().split("\n", 1)[0]
+        pid = int(first.strip())
+    except (OSError, ValueError):
         return None
-    pid = int(path.read_text().strip() or 0)
-    return pid if pid and _alive(pid) else None
+    return pid if alive(pid) else None
 
 
-def start_service(name: str, env: dict[str, str]) -> int:
-    pid = _running_pid(name)
-    if pid:
-        print(f"  {name}: already running (pid {pid})")
-        return pid
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child process
-    # Own session: `stop` ends the service and every worker it forked, and nothing else.
-    proc = subprocess.Popen(
-        SERVICES[name], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    _pidfile(name).write_text(str(proc.pid))
-    print(f"  {name}: started (pid {proc.pid}, log {LOG_DIR / (name + '.log')})")
-    return proc.pid
-
-
-def stop_service(name: str, timeout: float = 20.0) -> None:
-    pid = _running_pid(name)
-    if not pid:
-        _pidfile(name).unlink(missing_ok=True)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-    _pidfile(name).unlink(missing_ok=True)
-    print(f"  {name}: stopped")
-
-
-def stop() -> None:
-    for name in reversed(list(SERVICES)):
-        stop_service(name)
-    pg.stop()
-
-
-def _airflow(args: list[str], env: dict[str, str]) -> None:
-    subprocess.run([str(BIN / "airflow"), *args], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
-
-
-def prepare_database() -> None:
+def start_database() -> None:
+    """Start dev/pg.py's server if needed (remembering that we started it) and seed `nurture`."""
+    was_running = pg.is_running()
     pg.start()
+    if not was_running:
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        postmaster = _postmaster_pid()
+        (RUN_DIR / PG_MARKER).write_text(json.dumps({"pid": postmaster, "dsn": pg.dsn()}) + "\n")
+        print(f"  postgresql: started (pid {postmaster}, {pg.dsn()})", flush=True)
+    else:
+        print(f"  postgresql: already running ({pg.dsn()})", flush=True)
     pg.createdb(DEMO_DB)
     subprocess.run(
         [sys.executable, "-m", "dev.seed", "--dsn", pg.dsn(DEMO_DB), "--if-empty"], cwd=REPO, check=True
     )
+    _warn_if_unseeded()
 
 
-def wait_healthy(timeout: float = 180.0) -> dict:
-    url = f"http://127.0.0.1:{API_PORT}/api/v2/monitor/health"
+def _warn_if_unseeded() -> None:
+    import psycopg
+
+    with psycopg.connect(pg.dsn(DEMO_DB)) as conn:
+        active = conn.execute(
+            "SELECT COUNT(*) FROM lead_campaign_enrollments WHERE status = 'active'"
+        ).fetchone()[0]
+    if not active:
+        print(
+            f"  warning: database {DEMO_DB!r} has no active enrollments, so the simulator has nothing to"
+            " send. `make reseed` replaces it with the demo data.",
+            flush=True,
+        )
+
+
+def stop_database() -> bool:
+    """Stop PostgreSQL if start_database() started it; a server started otherwise is left alone."""
+    marker = RUN_DIR / PG_MARKER
+    try:
+        recorded = json.loads(marker.read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    running = _postmaster_pid()
+    marker.unlink(missing_ok=True)
+    if running is None:
+        return False
+    if recorded != running:
+        print(
+            f"  postgresql: left running (pid {running}; not started by make run/make db;"
+            " `.venv/bin/python dev/pg.py stop` stops it)",
+            flush=True,
+        )
+        return False
+    pg.stop()
+    return True
+
+
+# -- the whole stack -------------------------------------------------------------------------------
+
+
+def stop(runner_timeout: float = 120.0) -> None:
+    """Stop a running `run` (it cleans up after itself), then anything still recorded: services
+    by session, PostgreSQL if this module started it. Nothing running: prints so, changes nothing."""
+    runner = service_pid(RUNNER)
+    stopped = False
+    if runner and runner != os.getpid():
+        print(f"Stopping `make run` (pid {runner})…", flush=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(runner, signal.SIGTERM)
+        deadline = time.monotonic() + runner_timeout
+        while alive(runner) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        stopped = True
+    stopped |= stop_services()
+    stopped |= stop_database()
+    if service_pid(RUNNER) in (None, os.getpid()):
+        _pidfile(RUNNER).unlink(missing_ok=True)
+    print("Stopped." if stopped else "Nothing to stop.", flush=True)
+
+
+def status() -> int:
+    """Print what runs; returns the number of running services."""
+    running = 0
+    for name in (RUNNER, *SERVICES):
+        pid = service_pid(name)
+        if pid and name != RUNNER:
+            running += 1
+        label = "make run" if name == RUNNER else name
+        print(f"  {label:14} {'running (pid ' + str(pid) + ')' if pid else 'not running'}")
+    print(f"  {'postgresql':14} {'running at ' + pg.dsn() if pg.is_running() else 'not running'}")
+    return running
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def check_ports() -> None:
+    """Fail early, with the variable to change, when another program holds one of our ports."""
+    for name, (port, variable) in PORTS.items():
+        if _port_taken(port):
+            raise SystemExit(
+                f"{HOST}:{port} ({name}) is in use by another program: stop it, or choose another port,"
+                f" e.g. `{variable}={port + 1} make run`"
+            )
+
+
+def _log_tail(name: str, lines: int = 15) -> str:
+    try:
+        return "\n".join((LOG_DIR / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _check_alive(procs: dict[str, subprocess.Popen]) -> None:
+    for name, proc in procs.items():
+        code = proc.poll()
+        if code is not None:
+            raise SystemExit(
+                f"{name} exited with code {code} during start-up; end of {LOG_DIR / (name + '.log')}:\n"
+                + _log_tail(name)
+            )
+
+
+def health() -> dict | None:
+    url = f"http://{HOST}:{API_PORT}/api/v2/monitor/health"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+
+
+def healthy_report() -> dict | None:
+    report = health()
+    return report if is_healthy(report) else None
+
+
+def is_healthy(report: dict | None) -> bool:
+    """Every component of /api/v2/monitor/health says "healthy"."""
+    return bool(report) and all(
+        (report.get(component) or {}).get("status") == "healthy" for component in HEALTH_COMPONENTS
+    )
+
+
+def wait_for(check, procs: dict[str, subprocess.Popen], what: str, timeout: float = 180.0):
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            with urllib.request.urlopen(url, timeout=3) as response:
-                return json.loads(response.read())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"Airflow did not become healthy at {url}; see {LOG_DIR}/api_server.log"
-                ) from None
-            time.sleep(1)
+        result = check()
+        if result:
+            return result
+        _check_alive(procs)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not happen within {timeout:.0f} s; see the logs in {LOG_DIR}")
+        time.sleep(0.5)
 
 
-def _password() -> str:
-    generated = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
-    if generated.exists():
-        return json.loads(generated.read_text()).get("admin", "?")
-    return "(see " + str(generated) + ")"
-
-
-def follow_slack(stop_flag: list[bool]) -> None:
-    """Print each message the sink receives until Ctrl-C."""
+def follow_slack(procs: dict[str, subprocess.Popen]) -> None:
+    """Print each message the sink receives (and any service that dies) until interrupted."""
+    SLACK_LOG.parent.mkdir(parents=True, exist_ok=True)
     SLACK_LOG.touch()
+    reported: set[str] = set()
+    buffer = ""
     with SLACK_LOG.open() as stream:
         stream.seek(0, os.SEEK_END)
-        while not stop_flag[0]:
-            line = stream.readline()
-            if not line:
-                time.sleep(0.5)
+        while True:
+            chunk = stream.readline()
+            if chunk:
+                buffer += chunk
+                if not buffer.endswith("\n"):
+                    continue  # the sink is still writing this line
+                line, buffer = buffer, ""
+                try:
+                    payload = json.loads(line).get("payload", {})
+                    text = str(payload.get("text", ""))
+                except (ValueError, AttributeError):
+                    continue
+                print(f"  slack ← {text.splitlines()[0][:160] if text else '(blocks only)'}", flush=True)
                 continue
-            payload = json.loads(line).get("payload", {})
-            print(f"  slack ← {payload.get('text', '')[:160]}")
+            for name, proc in procs.items():
+                if name not in reported and proc.poll() is not None:
+                    reported.add(name)
+                    print(
+                        f"  ! {name} exited (code {proc.returncode}); see {LOG_DIR / (name + '.log')}."
+                        " `make stop` then `make run` restarts the stack.",
+                        flush=True,
+                    )
+            time.sleep(0.5)
+
+
+def _interrupt(signum, _frame):
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def run() -> None:
-    print("Lead-nurture ops: starting the local stack (Ctrl-C or `make stop` ends it)")
-    prepare_database()
-    env = airflow_env()
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    print("  airflow: migrating the metadata database")
-    _airflow(["db", "migrate"], env)
-    settings_env = {**env, "NURTURE_SLACK_SINK_PORT": str(SINK_PORT), "NURTURE_FAKE_N8N_PORT": str(N8N_PORT)}
-    subprocess.run([sys.executable, "-m", "dev.settings", "import"], cwd=REPO, env=settings_env, check=True)
-    for name in SERVICES:
-        start_service(name, env)
-    health = wait_healthy()
-    print(
-        "\nReady.\n"
-        f"  Airflow UI      http://127.0.0.1:{API_PORT}   (user admin, password {_password()})\n"
-        f"  health          {json.dumps(health.get('metadatabase', health))}\n"
-        f"  lead-nurture DB {pg.dsn(DEMO_DB)}\n"
-        f"  Slack messages  {SLACK_LOG} (and below)\n"
-        f"  logs            {LOG_DIR}\n"
-    )
-    stop_flag = [False]
-
-    def _stop(*_):
-        stop_flag[0] = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    with contextlib.suppress(KeyboardInterrupt):
-        follow_slack(stop_flag)
-    print("\nStopping…")
-    stop()
+    other = service_pid(RUNNER)
+    if other and other != os.getpid():
+        raise SystemExit(f"The stack is already running (`make run`, pid {other}); `make stop` ends it.")
+    began = time.monotonic()
+    _write_record(RUNNER, os.getpid())
+    signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup, keep ignoring it
+        signal.signal(signal.SIGHUP, _interrupt)
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        print("Lead-nurture ops: starting the local stack (Ctrl-C or `make stop` ends it)", flush=True)
+        if stop_services():  # leftovers of a `run` that was killed without cleaning up
+            print("  (stopped the leftovers of an earlier run)", flush=True)
+        check_ports()
+        start_database()
+        env = airflow_env()
+        print("  airflow: migrating the metadata database", flush=True)
+        subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        print("  airflow: importing connections, variables and pools from airflow_settings.yaml", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "dev.settings", "import"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        for name in FIRST:
+            procs[name] = start_service(name, env)
+        wait_for(health, procs, "the api-server answering")
+        for name in SERVICES:
+            if name not in procs:
+                procs[name] = start_service(name, env)
+        report = wait_for(healthy_report, procs, "every component healthy")
+        user, password = login()
+        statuses = ", ".join(f"{c} {report[c]['status']}" for c in HEALTH_COMPONENTS)
+        print(
+            f"\nReady after {time.monotonic() - began:.0f} s.\n"
+            f"  Airflow UI      http://{HOST}:{API_PORT}\n"
+            f"  log in as       user {user!r}, password {password!r}"
+            f"{'' if password else ' (not generated yet)'}  (from {passwords_file()})\n"
+            f"  health          {statuses}\n"
+            f"  lead-nurture DB {pg.dsn(DEMO_DB)}\n"
+            f"  Slack messages  {SLACK_LOG} (and below)\n"
+            f"  logs            {LOG_DIR}, task logs in {AIRFLOW_HOME / 'logs'}\n"
+            "Ctrl-C or `make stop` stops everything.\n",
+            flush=True,
+        )
+        follow_slack(procs)
+    except (KeyboardInterrupt, Interrupted):
+        pass
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # let the clean-up finish
+        print("\nStopping…", flush=True)
+        stop_services()
+        stop_database()
+        for proc in procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)
+        _pidfile(RUNNER).unlink(missing_ok=True)
+        print("Stopped.", flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -221,7 +603,10 @@ def main(argv: list[str]) -> None:
     elif command == "stop":
         stop()
     elif command == "start-db":
-        prepare_database()
+        start_database()
+        print(f"PostgreSQL: {pg.dsn(DEMO_DB)}  (`make stop` stops it)")
+    elif command == "status":
+        status()
     else:
         raise SystemExit(__doc__)
 

@@ -6,17 +6,23 @@ any test module imports airflow.
 
 from __future__ import annotations
 
+import atexit
+import copy
 import itertools
 import json
 import os
+import shutil
+import tempfile
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-AIRFLOW_HOME = REPO / ".local" / "airflow-test"
-AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+# A private Airflow home (SQLite metadata DB) per pytest process, removed at exit: parallel
+# sessions never share or reset each other's metadata.
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="nurture-airflow-test-"))
+atexit.register(shutil.rmtree, AIRFLOW_HOME, True)
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
@@ -138,13 +144,18 @@ def run_dag(dagbag, airflow_db, leads_db, slack_sink):
     def run(dag_id: str, logical_date, *, run_conf: dict | None = None) -> dict[str, str]:
         dag = dagbag.get_dag(dag_id)
         retries = {task.task_id: task.retries for task in dag.tasks}
+        # dag.test(run_conf=...) updates the DAG's and the tasks' params in place: restore them.
+        params = copy.deepcopy(dag.params)
+        task_params = {task.task_id: copy.deepcopy(task.params) for task in dag.tasks}
         for task in dag.tasks:
             task.retries = 0
         try:
             dag_run = dag.test(logical_date=logical_date, run_conf=run_conf)
         finally:
+            dag.params = params
             for task in dag.tasks:
                 task.retries = retries[task.task_id]
+                task.params = task_params[task.task_id]
         states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
         states["__run__"] = dag_run.state
         return states

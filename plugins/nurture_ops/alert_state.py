@@ -284,3 +284,39 @@ def end_silence(conn, silence_id: int, *, at: datetime) -> None:
             f"UPDATE {SCHEMA}.alert_silences SET ends_at = GREATEST(starts_at + interval '1 second', %s) WHERE id = %s",
             (at, silence_id),
         )
+
+
+def send_once(
+    conn,
+    key: str,
+    scope: str,
+    send: Callable[[], None],
+    *,
+    text: str,
+    slack_conn_id: str,
+    evaluated_at: datetime,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+) -> bool:
+    """Send a report at most once per (key, scope), e.g. one daily digest per day.
+
+    Under the row lock: already sent -> False; else send, then record it. A failed send records
+    nothing, so a retry sends it."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        row = _lock_row(cur, key, scope)
+        if row["notified_state"] is not None:
+            return False
+        send()
+        cur.execute(
+            f"""UPDATE {SCHEMA}.alert_state SET notified_state = 'resolved', last_notified_at = %s,
+                    last_evaluated_at = %s, last_summary = %s, notifications_sent = notifications_sent + 1
+                WHERE alert_key = %s AND scope = %s""",
+            (evaluated_at, evaluated_at, text, key, scope),
+        )
+        cur.execute(
+            f"""INSERT INTO {SCHEMA}.alert_notifications
+                    (alert_key, scope, kind, severity, text, slack_conn_id, dag_id, run_id, evaluated_at)
+                VALUES (%s, %s, 'report', NULL, %s, %s, %s, %s, %s)""",
+            (key, scope, text, slack_conn_id, dag_id, run_id, evaluated_at),
+        )
+    return True

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -215,8 +215,9 @@ def _run_lock(conn: psycopg.Connection, key: int, what: str) -> Iterator[None]:
         ]
         who = (
             ", ".join(
-                f"pid {h['pid']} (application {h['application_name'] or '?'}, "
-                f"connected {h['backend_start']:%Y-%m-%d %H:%M:%S %Z}, {h['state']})"
+                f"pid {h['pid']} (application {h['application_name'] or '?'}, connected "
+                f"{h['backend_start'].isoformat(sep=' ', timespec='seconds') if h['backend_start'] else '?'}, "
+                f"{h['state'] or '?'})"
                 for h in holders
             )
             or "a session that just ended"
@@ -238,14 +239,14 @@ def _run_lock(conn: psycopg.Connection, key: int, what: str) -> Iterator[None]:
 # --------------------------------------------------------------------------- archive tables
 
 
-def ensure_archive_tables(conn: psycopg.Connection) -> None:
+def ensure_archive_tables(conn: psycopg.Connection, tables: Iterable[str] = tuple(LIVE_TO_ARCHIVE)) -> None:
     """Create the three archive tables and their indexes if missing (safe to run concurrently),
-    then check each still lines up with its live table."""
+    then check that the archives of `tables` (live names) still line up with them."""
     with _autocommit(conn):
         with conn.transaction():
             db.execute(conn, "archive/create_archive_tables.sql", {})
-        for live, archive in LIVE_TO_ARCHIVE.items():
-            verify_archive_columns(conn, live, archive)
+        for live in tables:
+            verify_archive_columns(conn, live, LIVE_TO_ARCHIVE[live])
 
 
 def verify_archive_columns(conn: psycopg.Connection, live: str, archive: str) -> None:
@@ -407,7 +408,7 @@ def archive_sends_and_events(
             )
             return result
 
-        ensure_archive_tables(conn)
+        ensure_archive_tables(conn, ("email_sends", "email_events"))
         with _run_lock(conn, ARCHIVE_LOCK_KEY, "archive of old sends and events"):
             _refuse_double_copies(conn, "archive/select_sends_already_archived.sql", params, "email_sends")
             sends_before, events_before = _count_sends_and_events(conn, cutoff, archived=False)
@@ -416,13 +417,16 @@ def archive_sends_and_events(
                 f"archiving {sends_before:,} sends created before {cutoff.isoformat()} and their "
                 f"{events_before:,} events in batches of {batch_size:,} (run {run_id})"
             )
-            moved_sends = moved_events = batch_no = 0
+            moved_sends = moved_events = batch_no = after_id = 0
             while True:
                 batch_no += 1
                 try:
                     with conn.transaction():
                         ids = [
-                            r["id"] for r in db.fetch_all(conn, "archive/select_old_sends_batch.sql", params)
+                            r["id"]
+                            for r in db.fetch_all(
+                                conn, "archive/select_old_sends_batch.sql", {**params, "after_id": after_id}
+                            )
                         ]
                         if not ids:
                             break
@@ -438,6 +442,7 @@ def archive_sends_and_events(
                         "the batch was rolled back. Rows exist both live and archived: compare the copies, "
                         "delete the wrong one, then rerun."
                     ) from exc
+                after_id = ids[-1]
                 moved_sends += sends["deleted"]
                 moved_events += events["deleted"]
                 result["batches"] = batch_no
@@ -547,7 +552,7 @@ def cleanup_completed_enrollments(
             return result
 
         if archiving:
-            ensure_archive_tables(conn)
+            ensure_archive_tables(conn, ("lead_campaign_enrollments",))
         with _run_lock(conn, CLEANUP_LOCK_KEY, "cleanup of completed enrollments"):
             if archiving:
                 _refuse_double_copies(
@@ -567,7 +572,7 @@ def cleanup_completed_enrollments(
                 if archiving
                 else "archive/delete_completed_enrollments.sql"
             )
-            moved = batch_no = 0
+            moved = batch_no = after_id = 0
             while True:
                 batch_no += 1
                 try:
@@ -575,7 +580,9 @@ def cleanup_completed_enrollments(
                         ids = [
                             r["id"]
                             for r in db.fetch_all(
-                                conn, "archive/select_completed_enrollments_batch.sql", params
+                                conn,
+                                "archive/select_completed_enrollments_batch.sql",
+                                {**params, "after_id": after_id},
                             )
                         ]
                         if not ids:
@@ -594,6 +601,7 @@ def cleanup_completed_enrollments(
                         f"({exc.diag.message_detail or exc}); the batch was rolled back. Compare the live "
                         "and archived copies, delete the wrong one, then rerun."
                     ) from exc
+                after_id = ids[-1]
                 moved += counts["deleted"]
                 result["batches"] = batch_no
                 log(

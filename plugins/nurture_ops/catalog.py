@@ -63,6 +63,9 @@ class Check:
     inhibited_by: tuple[str, ...] = ()
     remediation: str | None = None
     diagnosis: tuple[str, ...] = ()
+    # True for the KPI table: missing a target (not an alert level) is reported in the daily
+    # digest only; a separate alert goes out only past an alert level.
+    alert_level_only: bool = False
 
     @property
     def metrics(self) -> set[str]:
@@ -209,6 +212,190 @@ OVERDUE_ENROLLMENTS = Check(
     inhibited_by=("workflow_execution_stopped",),
 )
 
+# ---- Daily (runbook 1 "Daily Operations", 2 "Warning Alerts", 3 "Common Issues") ---------------
+# Daily checks look at the day before the run's date (UTC): day_start/day_end, day.
+
+KPI_LABELS = {
+    "delivery_rate": "Email Delivery Rate",
+    "open_rate": "Open Rate",
+    "click_rate": "Click Rate",
+    "unsubscribe_rate": "Unsubscribe Rate",
+    "bounce_rate": "Bounce Rate",
+    "scheduler_success_rate": "Scheduler Success Rate",
+    "sender_success_rate": "Sender Success Rate",
+}
+
+KPI_REVIEW = Check(
+    key="kpi_review",
+    title="KPI Past Alert Level",
+    cadence="daily",
+    severity="critical",
+    sql="checks/daily/measure_kpis.sql",
+    # The runbook's dashboard table: target, and the level to alert at.
+    thresholds=(
+        Threshold("delivery_rate", "below", alert=90, target=95),
+        Threshold("open_rate", "below", alert=20, target=30),
+        Threshold("click_rate", "below", alert=2, target=5),
+        Threshold("unsubscribe_rate", "above", alert=1, target=0.5),
+        Threshold("bounce_rate", "above", alert=10, target=5),
+        Threshold("scheduler_success_rate", "below", alert=95, target=99),
+        Threshold("sender_success_rate", "below", alert=95, target=98),
+    ),
+    alert_level_only=True,
+    summary="yesterday delivery {delivery_rate}%, open {open_rate}%, click {click_rate}%, "
+    "unsubscribe {unsubscribe_rate}%, bounce {bounce_rate}%, scheduler {scheduler_success_rate}%, "
+    "sender {sender_success_rate}% of {emails_sent} emails",
+    params={"workflow_scheduler": SCHEDULER, "workflow_sender": SENDER},
+    runbook_section="1. Daily Operations › Review Dashboard Metrics",
+    actions=(
+        "Open the daily digest for the full KPI table (value, target, status)",
+        "Delivery or bounce past its level: see Issue 3 (High Bounce Rate) and SendGrid's deliverability stats",
+        "Open or click past its level: see Low Engagement Rate",
+        "Scheduler or sender success past its level: check N8n execution history and workflow errors",
+    ),
+)
+
+LOW_ENGAGEMENT = Check(
+    key="low_engagement_rate",
+    title="Low Engagement Rate",
+    cadence="daily",
+    severity="warning",
+    sql="checks/daily/measure_low_engagement.sql",
+    thresholds=(Threshold("campaigns_below", "above", alert=0, unit=""),),
+    params={"open_rate_alert": 20, "click_rate_alert": 2},
+    summary="{campaigns_below} of {campaigns_measured} campaigns below open {open_rate_alert}% "
+    "or click {click_rate_alert}% yesterday",
+    details=(
+        DetailList(
+            "Campaigns below", "{campaign_name} ({organization_name}): open {open_rate}%, click {click_rate}%"
+        ),
+    ),
+    runbook_section="2. Monitoring & Alerts › Warning Alerts › Low Engagement Rate",
+    actions=(
+        "Review campaign subject lines",
+        "Check send times",
+        "Analyze audience targeting",
+        "Review content quality",
+        "Consider A/B test variants",
+    ),
+)
+
+HIGH_UNSUBSCRIBE_RATE = Check(
+    key="high_unsubscribe_rate",
+    title="High Unsubscribe Rate",
+    cadence="daily",
+    severity="warning",
+    sql="checks/daily/measure_unsubscribe_rate.sql",
+    thresholds=(Threshold("unsubscribe_rate", "above", alert=1),),
+    summary="{unsubscribe_rate}% of {emails_sent} emails sent yesterday ({unsubscribes} unsubscribes)",
+    details=(
+        DetailList("Campaigns with unsubscribes", "{campaign_name} ({organization_name}): {unsubscribes}"),
+    ),
+    runbook_section="2. Monitoring & Alerts › Warning Alerts › High Unsubscribe Rate",
+    actions=(
+        "Review recent campaign content",
+        "Check frequency caps",
+        "Verify content relevance to audience",
+        "Review feedback from unsubscribe reasons",
+        "Adjust campaign strategy",
+    ),
+)
+
+DUPLICATE_EMAIL_EVENTS = Check(
+    key="duplicate_email_events",
+    title="Duplicate Email Events",
+    cadence="daily",
+    severity="warning",
+    sql="checks/daily/measure_duplicate_events.sql",
+    # Duplicates the event_hash catches are deduplication working; the alert is for those it misses.
+    thresholds=(Threshold("duplicate_rows_missed_by_hash", "above", alert=0, unit=""),),
+    summary="{total_events} events yesterday: {duplicate_rows_same_hash} duplicates share an event_hash "
+    "(deduplication working), {duplicate_rows_missed_by_hash} repeat a SendGrid sg_event_id under another hash",
+    details=(
+        DetailList(
+            "Examples", "{kind}: send {email_send_id} {event_type} x{row_count} (sg_event_id {sg_event_id})"
+        ),
+    ),
+    runbook_section="3. Common Issues › Issue 2: Duplicate Email Events",
+    actions=(
+        "SendGrid is sending duplicate webhook events (normal: it retries)",
+        "If duplicates repeat an sg_event_id under another event_hash, event_hash is not unique enough",
+        "Update the hash algorithm in the Event Tracker workflow: use SendGrid's sg_event_id",
+    ),
+)
+
+HIGH_BOUNCE_RATE = Check(
+    key="high_bounce_rate",
+    title="High Bounce Rate",
+    cadence="daily",
+    severity="warning",
+    sql="checks/daily/measure_bounce_rate.sql",
+    thresholds=(Threshold("bounce_rate", "above", alert=5),),
+    summary="{bounce_rate}% of {total} emails bounced yesterday ({hard_bounces} hard, {soft_bounces} soft); "
+    "{hard_bounce_leads_to_invalidate} hard-bounced leads not yet marked invalid",
+    details=(
+        DetailList(
+            "Leads bouncing repeatedly", "lead {lead_id} ({organization_name}): {bounce_count} bounces"
+        ),
+    ),
+    runbook_section="3. Common Issues › Issue 3: High Bounce Rate",
+    actions=(
+        "Check bounce types (hard vs soft)",
+        "Review email validation at lead capture",
+        "Check for spam complaints",
+    ),
+    remediation="invalidate_hard_bounce_leads",
+)
+
+MISSING_PERSONALIZATION = Check(
+    key="missing_personalization_data",
+    title="Personalization Data Missing",
+    cadence="daily",
+    severity="warning",
+    sql="checks/daily/measure_missing_personalization.sql",
+    thresholds=(Threshold("leads_missing_data", "above", alert=0, unit=""),),
+    summary="{leads_missing_data} leads in active enrollments miss a name ({missing_name}) or an email "
+    "({missing_email}); their emails would show raw {{{{token}}}}s",
+    details=(
+        DetailList(
+            "Per organization",
+            "{organization_name}: {leads} leads ({missing_name} no name, {missing_email} no email)",
+        ),
+    ),
+    runbook_section="3. Common Issues › Issue 4: Personalization Tokens Not Replaced",
+    actions=(
+        "Check Content Personalizer workflow logs",
+        "Verify lead data exists",
+        "Check token spelling",
+        "Fill in missing data or remove the leads from campaigns",
+    ),
+)
+
+ANALYTICS_NOT_UPDATING = Check(
+    key="analytics_not_updating",
+    title="Campaign Analytics Not Updating",
+    cadence="daily",
+    severity="warning",
+    sql="checks/daily/measure_analytics_freshness.sql",
+    thresholds=(Threshold("missing_days", "above", alert=0, unit=""),),
+    params={"lookback_days": 14},
+    summary="{missing_days} day(s) of the last {lookback_days} lack campaign analytics; latest analytics "
+    "date {latest_analytics_date}",
+    details=(
+        DetailList(
+            "Missing days", "{analytics_date}: {campaigns_missing} of {campaigns_with_sends} campaigns"
+        ),
+    ),
+    runbook_section="3. Common Issues › Issue 5: Campaign Analytics Not Updating",
+    actions=(
+        "Check Analytics Updater workflow is active",
+        "Check last execution time",
+        "Review workflow logs",
+        "The missing days are recomputed by the remediation (the nurture_analytics_rollup SQL)",
+    ),
+    remediation="recompute_missing_analytics",
+)
+
 CHECKS: dict[str, Check] = {
     c.key: c
     for c in (
@@ -217,6 +404,13 @@ CHECKS: dict[str, Check] = {
         WORKFLOW_EXECUTION_STOPPED,
         EMAILS_STUCK_QUEUED,
         OVERDUE_ENROLLMENTS,
+        KPI_REVIEW,
+        LOW_ENGAGEMENT,
+        HIGH_UNSUBSCRIBE_RATE,
+        DUPLICATE_EMAIL_EVENTS,
+        HIGH_BOUNCE_RATE,
+        MISSING_PERSONALIZATION,
+        ANALYTICS_NOT_UPDATING,
     )
 }
 
@@ -234,6 +428,26 @@ REMEDIATIONS: dict[str, Remediation] = {
                 f"In N8n, open '{SENDER}' and switch its Active toggle off",
                 "Reactivate it once SendGrid is healthy (status.sendgrid.com)",
             ),
+        ),
+        Remediation(
+            key="invalidate_hard_bounce_leads",
+            title="Invalidate hard-bounced leads",
+            default_mode="apply",
+            max_rows=5000,
+            description="Runbook Issue 3: mark leads with a hard bounce metadata.email_invalid = true and "
+            "complete their active enrollments with completion_reason 'invalid_email' (soft bounces never)",
+            manual_steps=(
+                "run include/sql/remediation/mark_hard_bounce_leads_invalid.sql then "
+                "complete_invalid_email_enrollments.sql with changed_at bound to now",
+            ),
+        ),
+        Remediation(
+            key="recompute_missing_analytics",
+            title="Recompute missing analytics days",
+            default_mode="apply",
+            max_rows=31,
+            description="Runbook Issue 5: recompute campaign_analytics for the missing days (the rollup's SQL)",
+            manual_steps=("trigger nurture_analytics_rollup with params start_date and end_date",),
         ),
     )
 }

@@ -106,6 +106,8 @@ def evaluate(check: Check, row: dict[str, Any] | None, *, scope: str = "") -> Fi
     details = row.pop("details", None)
     values = {**check.params, **row}
     statuses = [(t, threshold_status(t, row.get(t.metric), check.severity)) for t in check.thresholds]
+    if check.alert_level_only:  # target misses belong to the digest, not to an alert
+        statuses = [(t, "ok" if s == "warning" else s) for t, s in statuses]
     if statuses and all(s == "no_data" for _, s in statuses):
         status, breached = "no_data", None
     else:

@@ -16,11 +16,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from nurture_ops import analytics, db
 from nurture_ops.alert_state import SCHEMA, ensure_schema
 from nurture_ops.catalog import SENDER, Remediation
+from nurture_ops.windows import previous_day
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,95 @@ def pause_sender_workflow(
     )
 
 
+def invalidate_hard_bounce_leads(
+    conn, spec: Remediation, *, mode: str, max_rows: int, run: RunInfo, reason: str, alert_key: str
+) -> dict:
+    """Runbook Issue 3: mark hard-bounced leads invalid, complete their enrollments (soft: never)."""
+    changed: dict[str, int] = {}
+
+    def count(c) -> int:
+        row = db.fetch_one(c, "remediation/count_hard_bounce_leads.sql")
+        changed["leads_counted"] = row["leads_to_invalidate"]
+        return int(row["leads_to_invalidate"]) + int(row["enrollments_to_complete"])
+
+    def apply(c) -> int:
+        params = {"changed_at": run.evaluated_at}
+        changed["leads"] = len(db.fetch_all(c, "remediation/mark_hard_bounce_leads_invalid.sql", params))
+        changed["enrollments"] = len(
+            db.fetch_all(c, "remediation/complete_invalid_email_enrollments.sql", params)
+        )
+        return changed["leads"] + changed["enrollments"]
+
+    def recheck(c) -> str:
+        row = db.fetch_one(c, "remediation/count_hard_bounce_leads.sql")
+        return (
+            f"{changed['leads']:,} leads marked email_invalid, {changed['enrollments']:,} enrollments completed "
+            f"(invalid_email); left to do: {row['leads_to_invalidate']} leads, {row['enrollments_to_complete']} "
+            "enrollments"
+        )
+
+    return guarded(
+        conn,
+        spec,
+        mode=mode,
+        max_rows=max_rows,
+        count=count,
+        apply=apply,
+        recheck=recheck,
+        reason=reason,
+        run=run,
+        alert_key=alert_key,
+    )
+
+
+def recompute_missing_analytics(
+    conn,
+    spec: Remediation,
+    *,
+    mode: str,
+    max_rows: int,
+    run: RunInfo,
+    reason: str,
+    alert_key: str,
+    lookback_days: int = 14,
+) -> dict:
+    """Runbook Issue 5: recompute the missing campaign_analytics days (the rollup's one code path)."""
+    day = previous_day(run.evaluated_at)
+    start = day - timedelta(days=lookback_days - 1)
+    missing: list = []
+
+    def count(c) -> int:
+        missing.extend(analytics.missing_analytics_days(c, start, day))
+        return len(missing)
+
+    def apply(c) -> int:
+        for missing_day in missing:
+            analytics.rollup_day(c, missing_day, run.evaluated_at)
+        return len(missing)
+
+    def recheck(c) -> str:
+        left = analytics.missing_analytics_days(c, start, day)
+        filled = ", ".join(d.isoformat() for d in missing)
+        return f"filled {filled}; days still missing: {len(left)}"
+
+    return guarded(
+        conn,
+        spec,
+        mode=mode,
+        max_rows=max_rows,
+        count=count,
+        apply=apply,
+        recheck=recheck,
+        reason=reason,
+        run=run,
+        alert_key=alert_key,
+        detail={"window": f"{start.isoformat()}..{day.isoformat()}"},
+    )
+
+
 # remediation key -> runner(conn, spec, *, mode, max_rows, run, reason, alert_key) -> result
 RUNNERS: dict[str, Callable[..., dict]] = {
     "pause_sender_workflow": pause_sender_workflow,
+    "invalidate_hard_bounce_leads": invalidate_hard_bounce_leads,
+    "recompute_missing_analytics": recompute_missing_analytics,
 }

@@ -26,7 +26,7 @@ from nurture_ops.catalog import DATABASE_CONNECTION_LOST, Check, get_check
 from nurture_ops.evaluate import Finding, evaluate, plain
 from nurture_ops.remediation import RUNNERS, RunInfo
 from nurture_ops.thresholds import load_settings
-from nurture_ops.windows import Window, lookback, run_time
+from nurture_ops.windows import Window, day_bounds, lookback, previous_day, run_time
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,22 @@ def database_connection_lost() -> str:
 
 
 def measure_params(check: Check, at: datetime) -> tuple[Window, dict]:
-    window = lookback(at, check.lookback) if check.lookback else Window(at, at)
-    return window, {**check.params, **window.params(), "as_of": at}
+    """Bind parameters of a check's SQL: its thresholds' params, the run's time (as_of), and its
+    window: the lookback ending at the run, or for daily checks the day before the run's date."""
+    params = {**check.params, "as_of": at}
+    if check.cadence == "daily":
+        day = previous_day(at)
+        window = day_bounds(day)
+        lookback_days = int(check.params.get("lookback_days", 14))
+        params.update(
+            day=day,
+            day_start=window.start,
+            day_end=window.end,
+            lookback_start=day - timedelta(days=lookback_days - 1),
+        )
+    else:
+        window = lookback(at, check.lookback) if check.lookback else Window(at, at)
+    return window, {**params, **window.params()}
 
 
 def run_measure(conn, check: Check, at: datetime) -> dict:
@@ -348,3 +362,19 @@ def wire_inhibitions(groups: list[CheckGroup]) -> None:
 def utc(year: int, month: int, day: int) -> datetime:
     """A static start_date for DAG files."""
     return datetime(year, month, day, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports (digests and summaries of the slower cadences)
+
+
+def post_report(title: str, sections: list[str], *, summary: str = "") -> str:
+    """Post one [INFO] report (Block Kit sections) from inside a task; returns its text.
+
+    Reports go where warnings go (slack_warnings if configured, else slack_alerts). A Slack
+    failure fails the task, which retries; the report is rebuilt from XCom, nothing is lost.
+    """
+    context = get_current_context()
+    message = notify.info_message(title, sections, run_url=notify.run_url(context), summary=summary)
+    notify.send(message, notify.route("warning"))
+    return message["text"]

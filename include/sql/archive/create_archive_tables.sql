@@ -1,0 +1,42 @@
+-- Archive tables of the annual "Archive old data (> 1 year)" and the monthly "Clean up completed
+-- enrollments > 90 days". Idempotent; run in one transaction.
+--
+-- Each archive table has the live table's columns in the live order, then archived_at and
+-- archive_run_id, so `INSERT INTO <archive> SELECT moved.*, <archived_at>, <run_id> FROM moved`
+-- lines up. LIKE without INCLUDING IDENTITY copies names, types and NOT NULL only: the archived
+-- id is a plain bigint (the live id is kept, never regenerated), with no defaults, no CHECKs and
+-- no foreign keys. The primary key on id means a row can be archived once only.
+-- The code verifies the column order against the live table before every move.
+--
+-- Two runs creating the tables at once: CREATE TABLE IF NOT EXISTS alone can still fail on a
+-- concurrent create (duplicate pg_type row), so the creating transaction holds an advisory lock.
+SELECT PG_ADVISORY_XACT_LOCK(7956045201853710389);
+
+CREATE TABLE IF NOT EXISTS email_sends_archive (
+    LIKE email_sends,
+    archived_at timestamptz NOT NULL,
+    archive_run_id text,
+    PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS email_sends_archive_created_at_idx
+ON email_sends_archive (created_at);
+
+CREATE TABLE IF NOT EXISTS email_events_archive (
+    LIKE email_events,
+    archived_at timestamptz NOT NULL,
+    archive_run_id text,
+    PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS email_events_archive_event_timestamp_idx
+ON email_events_archive (event_timestamp);
+CREATE INDEX IF NOT EXISTS email_events_archive_email_send_id_idx
+ON email_events_archive (email_send_id);
+
+CREATE TABLE IF NOT EXISTS lead_campaign_enrollments_archive (
+    LIKE lead_campaign_enrollments,
+    archived_at timestamptz NOT NULL,
+    archive_run_id text,
+    PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_archive_completed_at_idx
+ON lead_campaign_enrollments_archive (completed_at);

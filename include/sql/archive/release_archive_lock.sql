@@ -1,0 +1,1 @@
+SELECT PG_ADVISORY_UNLOCK({{ bind("lock_key") }}) AS released

@@ -1,0 +1,2 @@
+-- Runbook "Index Maintenance (Monthly)": update statistics.
+ANALYZE {{ table }}

@@ -1,0 +1,135 @@
+"""The daily digest: the runbook's morning health check and KPI table in one Slack message.
+
+Runbook section 1: yesterday's volume (failed < 1% of total, average delay < 60 s), active
+enrollments (overdue = 0), workflow errors (all 0), per-campaign engagement (open > 30%,
+click > 5%, unsubscribe < 0.5%), and the dashboard KPIs with target and alert levels
+(thresholds from the catalog's kpi_review check, overridable like any other). Values past an
+alert level also page on their own through the kpi_review check; the digest shows everything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import get_current_context, task
+
+from nurture_ops import alert_state, db, notify
+from nurture_ops.catalog import KPI_LABELS, Threshold
+from nurture_ops.evaluate import fmt, fmt_level, plain, threshold_status
+from nurture_ops.thresholds import Settings, load_settings
+from nurture_ops.windows import day_bounds, previous_day, run_time
+
+DIGEST_KEY = "daily_health_digest"
+STATUS_MARK = {"ok": "✅ ok", "warning": "⚠️ below target", "critical": "🚨 ALERT", "no_data": "— no data"}
+# The health check's own expectations (runbook section 1 comments).
+MAX_FAILED_PERCENT = 1.0
+MAX_AVG_DELAY_SECONDS = 60
+
+
+def collect(conn, settings: Settings, at: datetime) -> dict[str, Any]:
+    """Run the morning health queries for the day before `at`; small, JSON-friendly."""
+    day = previous_day(at)
+    window = day_bounds(day)
+    kpi = settings.check("kpi_review")
+    engagement = settings.check("low_engagement_rate")
+    day_params = {"day": day, "day_start": window.start, "day_end": window.end, "as_of": at}
+    return plain(
+        {
+            "day": day,
+            "volume": db.fetch_one(conn, "checks/daily/measure_send_volume.sql", day_params),
+            "enrollments": db.fetch_one(conn, "checks/daily/measure_active_enrollments.sql", day_params),
+            "workflow_errors": db.fetch_one(conn, "checks/daily/measure_workflow_errors.sql", day_params),
+            "kpis": db.fetch_one(conn, kpi.sql, {**day_params, **kpi.params}),
+            "engagement": db.fetch_one(conn, engagement.sql, {**day_params, **engagement.params}),
+        }
+    )
+
+
+def kpi_rows(kpis: dict, thresholds: tuple[Threshold, ...]) -> list[dict]:
+    rows = []
+    for t in thresholds:
+        value = kpis.get(t.metric)
+        rows.append(
+            {
+                "metric": KPI_LABELS.get(t.metric, t.metric),
+                "value": value,
+                "target": f"{'>' if t.direction == 'below' else '<'} {fmt_level(t.target)}%",
+                "alert": f"{'<' if t.direction == 'below' else '>'} {fmt_level(t.alert)}%",
+                "status": threshold_status(t, value, "critical"),
+            }
+        )
+    return rows
+
+
+def _kpi_table(rows: list[dict]) -> str:
+    lines = [f"{'Metric':<24}{'Value':>8}  {'Target':<8}{'Alert if':<9}Status"]
+    for r in rows:
+        value = "n/a" if r["value"] is None else f"{fmt(float(r['value']))}%"
+        lines.append(
+            f"{r['metric']:<24}{value:>8}  {r['target']:<8}{r['alert']:<9}{STATUS_MARK[r['status']]}"
+        )
+    return "```" + "\n".join(lines) + "```"
+
+
+def message(digest: dict, thresholds: tuple[Threshold, ...], *, run_url: str | None = None) -> dict:
+    rows = kpi_rows(digest["kpis"] or {}, thresholds)
+    volume = digest["volume"] or {}
+    enrollments = digest["enrollments"] or {}
+    errors = digest["workflow_errors"] or {}
+    engagement = digest["engagement"] or {}
+    failed_ok = volume.get("failure_rate") is None or volume["failure_rate"] < MAX_FAILED_PERCENT
+    delay_ok = volume.get("avg_delay_seconds") is None or volume["avg_delay_seconds"] < MAX_AVG_DELAY_SECONDS
+    health = [
+        f"{'✅' if failed_ok and delay_ok else '⚠️'} *Volume*: {fmt(volume.get('emails_sent'))} emails, "
+        f"{fmt(volume.get('failed'))} failed ({fmt(volume.get('failure_rate'))}%, expected < {fmt_level(MAX_FAILED_PERCENT)}%), "
+        f"average delay {fmt(volume.get('avg_delay_seconds'))} s (expected < {MAX_AVG_DELAY_SECONDS} s)",
+        f"{'✅' if not enrollments.get('overdue') else '⚠️'} *Active enrollments*: "
+        f"{fmt(enrollments.get('active_enrollments'))}, overdue {fmt(enrollments.get('overdue'))} (expected 0), "
+        f"due within the hour {fmt(enrollments.get('due_soon'))}",
+        f"{'✅' if not errors.get('error_count') else '⚠️'} *Workflow errors*: {fmt(errors.get('error_count'))} "
+        "(expected 0)"
+        + "".join(
+            f"\n    • {w['workflow_name']}: {w['error_count']}" for w in (errors.get("details") or [])[:5]
+        ),
+        f"{'✅' if not engagement.get('campaigns_below') else '⚠️'} *Campaign engagement*: "
+        f"{fmt(engagement.get('campaigns_below'))} of {fmt(engagement.get('campaigns_measured'))} campaigns below the "
+        "alert levels",
+    ]
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("critical", "warning", "no_data")}
+    summary = (
+        f"{len(rows) - sum(counts.values())} of {len(rows)} KPIs on target, "
+        f"{counts['warning']} below target, {counts['critical']} past the alert level"
+        + (f", {counts['no_data']} without data" if counts["no_data"] else "")
+    )
+    return notify.info_message(
+        f"Daily health digest · {digest['day']}",
+        ["*Morning health check*\n" + "\n".join(health), "*KPIs*\n" + _kpi_table(rows)],
+        run_url=run_url,
+        summary=summary,
+    )
+
+
+@task(task_id="daily_digest")
+def daily_digest_task() -> str:
+    """Post the digest once per day (a rerun of the same day does not post it twice)."""
+    context = get_current_context()
+    at = run_time(context)
+    settings = load_settings()
+    with db.connect() as conn:
+        alert_state.ensure_schema(conn)
+        digest = collect(conn, settings, at)
+        built = message(digest, settings.check("kpi_review").thresholds, run_url=notify.run_url(context))
+        conn_id = notify.route("warning")
+        sent = alert_state.send_once(
+            conn,
+            DIGEST_KEY,
+            str(digest["day"]),
+            lambda: notify.send(built, conn_id),
+            text=built["text"],
+            slack_conn_id=conn_id,
+            evaluated_at=at,
+            dag_id=context["ti"].dag_id,
+            run_id=context["ti"].run_id,
+        )
+    return built["text"] if sent else f"digest for {digest['day']} was already posted"
