@@ -17,7 +17,7 @@ from __future__ import annotations
 import calendar
 import os
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,16 @@ WARN, OK, INFO, FAILED = ":warning:", ":white_check_mark:", ":information_source
 # -- periods and locations ------------------------------------------------------------------------
 
 
+def utc_instant(at: datetime) -> datetime:
+    """A plain stdlib UTC datetime (the context's logical date is a pendulum DateTime)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(at.timestamp(), tz=UTC).replace(microsecond=at.microsecond)
+
+
 def week_window(at: datetime) -> Window:
     """The 7 days ending at the run's instant, half-open: [at - 7 days, at)."""
+    at = utc_instant(at)
     return Window(at - WEEK, at)
 
 
@@ -90,6 +98,7 @@ def months_before(at: datetime, months: int) -> datetime:
 
 def quarter_window(at: datetime) -> Window:
     """The 3 months ending at the run's instant, half-open: [at - 3 months, at)."""
+    at = utc_instant(at)
     return Window(months_before(at, QUARTER_MONTHS), at)
 
 
@@ -177,17 +186,17 @@ def plural(count: int, word: str, words: str | None = None) -> str:
 
 
 def numbered(items: Iterable[str]) -> str:
-    return " ".join(f"{i}. {item}" for i, item in enumerate(items, 1))
+    return " ".join(f"{i}. {escape(item)}" for i, item in enumerate(items, 1))
 
 
 def _clip(line: str) -> str:
     return line if len(line) <= LINE_LIMIT else line[: LINE_LIMIT - 1] + "…"
 
 
-def fit(head: list[str], items: list[str], tail: list[str] = (), *, limit: int = SECTION_LIMIT) -> str:
+def fit(head: list[str], items: list[str], tail: Iterable[str] = (), *, limit: int = SECTION_LIMIT) -> str:
     """head + as many items as fit (worst first, so the least bad are cut) + tail, <= limit chars."""
     head, tail = [_clip(x) for x in head], [_clip(x) for x in tail]
-    budget = limit - sum(len(x) + 1 for x in head + list(tail)) - 40
+    budget = limit - sum(len(x) + 1 for x in head + tail) - 40
     shown: list[str] = []
     for item in (_clip(x) for x in items):
         if len(item) + 1 > budget:
@@ -235,7 +244,7 @@ def query_performance_text(result: dict) -> str:
     if slow:
         verdict = (
             f"{WARN} {plural(slow, 'statement')} over {num(slow_ms, 0)} ms mean: the runbook's "
-            f'scaling trigger "Query response time > {num(slow_ms, 0)}ms consistently"'
+            f'scaling trigger "Query response time &gt; {num(slow_ms, 0)}ms consistently"'
         )
     elif queries:
         verdict = (
@@ -265,7 +274,7 @@ def query_performance_text(result: dict) -> str:
 def scheduler_text(result: dict) -> str:
     target = result.get("target", {})
     seconds = num(target.get("seconds", 10), 0)
-    title = f"*{TITLES['scheduler_performance']}* (target: {num(target.get('enrollments', 1000))} enrollments in < {seconds} s per batch)"
+    title = f"*{TITLES['scheduler_performance']}* (target: {num(target.get('enrollments', 1000))} enrollments in &lt; {seconds} s per batch)"
     missed = result.get("minutes_missing_target", 0)
     measured = result.get("minutes_measured", 0)
     totals = (
@@ -277,6 +286,8 @@ def scheduler_text(result: dict) -> str:
         return fit([title, f"{WARN} No Message Scheduler run recorded this week: nothing to measure"], [])
     if missed:
         verdict = f"{WARN} {plural(missed, 'minute')} of {num(measured)} measured missed the target"
+    elif not measured:
+        verdict = f"{WARN} No run recorded a duration (workflow_executions.duration_ms): cannot judge"
     else:
         verdict = f"{OK} All {plural(measured, 'measured minute')} on target"
     items = [
@@ -286,7 +297,7 @@ def scheduler_text(result: dict) -> str:
         for m in result.get("worst_minutes", [])[:TOP_ITEMS]
     ]
     head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
-    tail = [f"*Runbook (> {seconds} s per batch):* {numbered(SCHEDULER_ADVICE)}"] if missed else []
+    tail = [f"*Runbook (&gt; {seconds} s per batch):* {numbered(SCHEDULER_ADVICE)}"] if missed else []
     return fit(head, items, tail)
 
 
@@ -316,7 +327,7 @@ def sender_text(result: dict) -> str:
         for w in result.get("worst_minutes", [])[:TOP_ITEMS]
     ]
     head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
-    tail = [f"*Runbook (< {num(target)}/minute):* {numbered(SENDER_ADVICE)}"] if missed else []
+    tail = [f"*Runbook (&lt; {num(target)}/minute):* {numbered(SENDER_ADVICE)}"] if missed else []
     return fit(head, items, tail)
 
 
@@ -342,7 +353,7 @@ def unsubscribe_text(result: dict) -> str:
         rate = c.get("unsubscribe_rate")
         rate_text = f", {num(rate, 2)}% of {num(c['emails_sent'])} sent this week" if rate is not None else ""
         items.append(
-            f"• *{escape(c['campaign_name'])}*: {num(c['unsubscribes'])} unsubscribe + "
+            f"• *{escape(c['campaign_name'])}*: {plural(c['unsubscribes'], 'unsubscribe')} + "
             f"{num(c['group_unsubscribes'])} group ({plural(c['leads'], 'lead')}{rate_text})"
             + (f" — reasons: {reasons}" if reasons else "")
         )
@@ -407,6 +418,8 @@ def _weekly_flags(parts: dict[str, Any]) -> tuple[list[str], list[str]]:
             )
         elif not scheduler.get("runs"):
             flags.append("no scheduler run recorded")
+        elif not scheduler.get("minutes_measured"):
+            flags.append("no scheduler run with a duration")
         else:
             fine.append("scheduler on target")
     sender = parts.get("sender_performance")
@@ -453,9 +466,7 @@ def weekly_report(
     summary = "; ".join(flags + fine)
     headline = [
         f"*Week* {minute(week.start.isoformat())} → {minute(week.end.isoformat())} (7 days ending at the run)",
-        f"{WARN} {plural(len(flags), 'item')} need a look: {escape('; '.join(flags))}"
-        if flags
-        else f"{OK} Every runbook target met",
+        f"{WARN} Needs a look: {escape('; '.join(flags))}" if flags else f"{OK} Every runbook target met",
     ]
     renderers = {
         "query_performance": query_performance_text,
@@ -590,14 +601,14 @@ def recovery_text(result: dict) -> str:
             [
                 title,
                 f"{OK} Last workflow export {result['last_export']} ({plural(age, 'day')} before the run, "
-                f"<= {limit}) under {where}",
+                f"&lt;= {limit}) under {where}",
             ],
             [],
         )
     return fit(
         [
             title,
-            f"{WARN} Last workflow export {result['last_export']} is {plural(age, 'day')} old (> {limit}) "
+            f"{WARN} Last workflow export {result['last_export']} is {plural(age, 'day')} old (&gt; {limit}) "
             f"under {where}: the weekly export is not running or failing.",
             "Check nurture_weekly_review.export_workflow_definitions and the `n8n_api` connection.",
         ],

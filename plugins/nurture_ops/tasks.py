@@ -283,7 +283,17 @@ def check_group(check_key: str) -> CheckGroup:
             decision = alert_state.Decision.from_dict(decided)
             finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
             live_check = load_settings().check(check_key)
-            remediation = ti.xcom_pull(task_ids=f"{check_key}.remediate") if live_check.remediation else None
+            remediation = None
+            if live_check.remediation and decision.kind in ("fire", "remind"):
+                spec, mode, _ = load_settings().remediation(live_check.remediation)
+                remediation = ti.xcom_pull(task_ids=f"{check_key}.remediate")
+                if remediation is None and mode != "off":
+                    remediation = {
+                        "title": spec.title,
+                        "mode": mode,
+                        "outcome": "failed",
+                        "message": "the remediate task failed: see its log; nothing is known to have changed",
+                    }
             severity = finding.status if decision.kind != "resolve" else None
             conn_id = notify.route(finding.status if decision.kind != "resolve" else live_check.severity)
             with db.connect() as conn:

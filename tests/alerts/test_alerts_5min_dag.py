@@ -181,3 +181,58 @@ def test_invalid_override_fails_with_the_key_named(run_dag, world, slack_sink, m
     (failure,) = texts(slack_sink)
     assert failure.startswith("[CRITICAL] Task failed: nurture_alerts_5min.high_email_failure_rate.measure")
     assert "nurture_ops_thresholds.high_email_failure_rate.failure_rat: unknown metric" in failure
+
+
+@pytest.mark.parametrize("mode", ["dry_run", "apply"])
+def test_pause_sender_remediation_through_the_n8n_api(run_dag, world, slack_sink, monkeypatch, db, mode):
+    from dev.fake_n8n import FakeN8n, demo_workflows
+
+    seed, campaign, lead = world
+    add_window(seed, campaign, lead, T0, sent=5, failed=5)
+    n8n = FakeN8n(demo_workflows(), port=0).start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_N8N_API", n8n.connection_json())
+        monkeypatch.setenv("AIRFLOW_VAR_NURTURE_OPS_REMEDIATION", json.dumps({"pause_sender_workflow": mode}))
+        states = run_dag("nurture_alerts_5min", T0)
+        sender = next(w for w in n8n.workflows if w["name"] == "Lead Nurture - Email Sender")
+        deactivations = [c for c in n8n.calls if c[0] == "POST" and c[1].endswith("/deactivate")]
+    finally:
+        n8n.stop()
+    assert states["high_email_failure_rate.remediate"] == "success"
+    assert states["high_email_failure_rate.notify"] == "success"
+    audit = db.execute(
+        "SELECT mode, outcome, rows_counted, rows_changed FROM nurture_ops.remediation_audit"
+    ).fetchall()
+    body = json.dumps(slack_sink.payloads()[0]["blocks"])
+    if mode == "dry_run":
+        assert audit == [("dry_run", "dry_run", 1, 0)]
+        assert sender["active"] is True and deactivations == []
+        assert "dry run: 1 rows would change" in body
+    else:
+        assert audit == [("apply", "applied", 1, 1)]
+        assert sender["active"] is False and len(deactivations) == 1
+        assert "is now inactive in N8n" in body
+
+
+def test_n8n_unreachable_fails_the_remediation_but_the_alert_still_goes_out(
+    run_dag, world, slack_sink, monkeypatch
+):
+    seed, campaign, lead = world
+    add_window(seed, campaign, lead, T0, sent=5, failed=5)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_N8N_API",
+        json.dumps({"conn_type": "http", "host": "http://127.0.0.1:1", "password": "k"}),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_NURTURE_OPS_REMEDIATION", json.dumps({"pause_sender_workflow": "apply"}))
+    states = run_dag("nurture_alerts_5min", T0)
+    assert states["high_email_failure_rate.remediate"] == "failed"
+    assert states["high_email_failure_rate.notify"] == "success"
+    sent = texts(slack_sink)
+    alert = next(
+        p for p in slack_sink.payloads() if p["text"].startswith("[CRITICAL] High Email Failure Rate")
+    )
+    assert "the remediate task failed" in json.dumps(alert["blocks"])
+    assert any(
+        t.startswith("[CRITICAL] Task failed: nurture_alerts_5min.high_email_failure_rate.remediate")
+        for t in sent
+    )
