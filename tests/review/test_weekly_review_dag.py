@@ -67,21 +67,16 @@ def seed_week(rows) -> None:
 def test_weekly_review_states_the_weeks_figures(run_dag, rows, db, n8n, backups, slack_sink):
     seed_week(rows)
     db.execute("CREATE EXTENSION pg_stat_statements")
-    db.execute("SELECT PG_SLEEP(0.55), COUNT(*) AS weekly_slow_probe FROM email_sends")
+    # Three calls: on a busy shared server pg_stat_statements evicts the least used entries, and a
+    # statement called once can be evicted before the review reads it.
+    for _ in range(3):
+        db.execute("SELECT PG_SLEEP(0.51), COUNT(*) AS weekly_slow_probe FROM email_sends")
 
     states = run_dag(DAG_ID, RUN)
-    print(
-        "DIAG>>>",
-        db.execute(
-            "SELECT calls, mean_exec_time FROM pg_stat_statements WHERE query LIKE '%weekly_slow_probe%' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        ).fetchall(),
-        db.execute("select dealloc from pg_stat_statements_info").fetchone(),
-    )
 
     assert states["__run__"] == "success"
-    assert {
-        t: states[t] for t in (*DB_PARTS, "export_workflow_definitions", "weekly_summary")
-    } == dict.fromkeys((*DB_PARTS, "export_workflow_definitions", "weekly_summary"), "success")
+    ran = (*DB_PARTS, "export_workflow_definitions", "weekly_summary")
+    assert {t: states[t] for t in ran} == dict.fromkeys(ran, "success")
     assert [p["text"] for p in slack_sink.payloads()] == [
         "[INFO] Weekly review: 1 slow statement over 500 ms; scheduler over 10 s per 1,000 enrollments in "
         "1 minute; sender under 100/min with a backlog in 1 minute; 2 unsubscribes (+1 group); "
@@ -92,6 +87,7 @@ def test_weekly_review_states_the_weeks_figures(run_dag, rows, db, n8n, backups,
     # Query performance: the slow statement first, with the runbook's advice and scaling action.
     assert ":warning: 1 statement over 500 ms mean" in text
     assert ":warning: `SELECT PG_SLEEP($1), COUNT(*) AS weekly_slow_probe FROM email_sends`: mean 5" in text
+    assert ", 3 calls\n" in text.split("weekly_slow_probe")[1]
     assert "If queries are slow, add indexes or optimize WHERE clauses" in text
     assert "*Scale Database (Supabase)*: 1. Upgrade Supabase plan (more resources)" in text
     # Scheduler: 2 runs in the week, 4,000 enrollments in 41 s.
@@ -110,9 +106,9 @@ def test_weekly_review_states_the_weeks_figures(run_dag, rows, db, n8n, backups,
     # Unsubscribe feedback, worst campaign first.
     assert "2 unsubscribes and 1 group unsubscribe in 2 campaigns (worst first)" in text
     assert (
-        "• *Welcome series*: 2 unsubscribe + 0 group (2 leads, 40.00% of 5 sent this week)"
+        "• *Welcome series*: 2 unsubscribes + 0 group (2 leads, 40.00% of 5 sent this week)"
         " — reasons: Too many emails (2)\n"
-        "• *Webinar follow-up*: 0 unsubscribe + 1 group (1 lead, 0.00% of 1 sent this week)"
+        "• *Webinar follow-up*: 0 unsubscribes + 1 group (1 lead, 0.00% of 1 sent this week)"
         " — reasons: Not relevant (1)"
     ) in text
     # The backup.
@@ -172,6 +168,9 @@ def test_n8n_down_fails_the_export_but_the_summary_still_goes_out(
     assert states["export_workflow_definitions"] == "failed"
     assert states["weekly_summary"] == "success"
     assert all(states[t] == "success" for t in DB_PARTS)
+    # The run's state follows its leaf (the summary); the failed export shows red in the grid
+    # and was posted by its failure callback.
+    assert states["__run__"] == "success"
     texts = [p["text"] for p in slack_sink.payloads()]
     assert len(texts) == 2
     assert texts[0].startswith("[CRITICAL] Task failed: nurture_weekly_review.export_workflow_definitions")
