@@ -39,8 +39,9 @@ SERVER_OPTIONS = [
     "synchronous_commit=off",
     "full_page_writes=off",
     "max_connections=200",
-    "shared_preload_libraries=pg_stat_statements",
 ]
+# NURTURE_PG_BINARIES=pgserver forces the embedded wheel even where PostgreSQL is installed.
+FORCE_PGSERVER = os.environ.get("NURTURE_PG_BINARIES") == "pgserver"
 
 
 def _run_as_server_user(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -62,10 +63,11 @@ def data_root() -> Path:
     checkout sits below a directory the postgres user cannot enter (e.g. a 0700 mktemp dir)."""
     local = REPO / ".local"
     local.mkdir(exist_ok=True)
+    suffix = "-pgserver" if FORCE_PGSERVER else ""  # a different major version needs its own cluster
     if _postgres_can_traverse(local):
-        return local / "pg"
+        return local / f"pg{suffix}"
     digest = hashlib.sha1(str(REPO).encode()).hexdigest()[:10]
-    return Path(f"/tmp/nurture-ops-pg-{digest}")
+    return Path(f"/tmp/nurture-ops-pg-{digest}{suffix}")
 
 
 def _bindir_candidates() -> list[Path]:
@@ -95,6 +97,8 @@ def _pgserver_bindir() -> Path:
 
 
 def bindir() -> Path:
+    if FORCE_PGSERVER:
+        return _pgserver_bindir()
     for candidate in _bindir_candidates():
         if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
             return candidate
@@ -159,7 +163,12 @@ def start() -> str:
             check=True,
             capture_output=True,
         )
-    options = " ".join(f"-c {opt}" for opt in [*SERVER_OPTIONS, f"unix_socket_directories={rundir}"])
+    server_options = [*SERVER_OPTIONS, f"unix_socket_directories={rundir}"]
+    libdir = bins.parent / "lib"
+    if any((d / "pg_stat_statements.so").exists() for d in (libdir, libdir / "postgresql")):
+        # The weekly query review reads pg_stat_statements; the pgserver wheel does not ship it.
+        server_options.append("shared_preload_libraries=pg_stat_statements")
+    options = " ".join(f"-c {opt}" for opt in server_options)
     result = _run_as_server_user(
         [
             str(bins / "pg_ctl"),
