@@ -126,7 +126,7 @@ def airflow_db():
 
 
 @pytest.fixture(scope="session")
-def dagbag():
+def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags"))

@@ -46,6 +46,9 @@ LOCK_TIMEOUT_MS = 5_000
 # "A long statement timeout": one archive batch, or a count over a year of sends.
 ARCHIVE_STATEMENT_TIMEOUT_MS = 3_600_000
 DEFAULT_BATCH_SIZE = 5_000
+# A statement that timed out on a lock is tried this many times, waiting 5 s, 10 s, ... between.
+ATTEMPTS = 3
+RETRY_DELAY_S = 5.0
 TOP_WORKFLOWS = 10
 
 # The keys of the Variable, their defaults, and what a valid value looks like.
@@ -239,14 +242,19 @@ def reindex_tables(tables: list[str]) -> list[dict]:
     (autocommit, lock_timeout, retried on lock timeouts); fails after all tables if one failed."""
     lock_timeout_ms = setting(_variable_settings(), "lock_timeout_ms")
     results = maintenance.reindex_tables(
-        _maintenance_connect(lock_timeout_ms), tables, lock_timeout_ms=lock_timeout_ms, log=log.info
+        _maintenance_connect(lock_timeout_ms),
+        tables,
+        lock_timeout_ms=lock_timeout_ms,
+        log=log.info,
+        attempts=ATTEMPTS,
+        retry_delay_s=RETRY_DELAY_S,
     )
     compact = [_compact_reindex(r) for r in results]
     problems = [f"{r['table']}: {r['error']}" for r in compact if r["status"] != "reindexed"]
     return _publish_then_check(compact, problems, "reindex failed")
 
 
-@task(task_id="invalid_indexes", trigger_rule=TriggerRule.ALL_DONE)
+@task(task_id="invalid_indexes")
 def invalid_indexes() -> dict:
     """INVALID indexes after the rebuild: `_ccnew`/`_ccold` leftovers of a failed concurrent
     rebuild are dropped (DROP INDEX CONCURRENTLY) only if the Variable says
@@ -264,6 +272,8 @@ def invalid_indexes() -> dict:
             [i["qualified_name"] for i in leftovers],
             log.info,
             lock_timeout_ms=lock_timeout_ms,
+            attempts=ATTEMPTS,
+            retry_delay_s=RETRY_DELAY_S,
         )
     with db.connect() as conn:
         remaining = {i["qualified_name"] for i in maintenance.find_invalid_indexes(conn)}
@@ -289,12 +299,17 @@ def invalid_indexes() -> dict:
     return _publish_then_check(result, problems, "dropping invalid indexes failed")
 
 
-@task(task_id="analyze_tables", trigger_rule=TriggerRule.ALL_DONE)
+@task(task_id="analyze_tables")
 def analyze_tables(tables: list[str]) -> list[dict]:
-    """Runbook "Update statistics": ANALYZE each table (after the rebuild, whatever its outcome)."""
+    """Runbook "Update statistics": ANALYZE each table after the rebuild."""
     lock_timeout_ms = setting(_variable_settings(), "lock_timeout_ms")
     results = maintenance.analyze_tables(
-        _maintenance_connect(lock_timeout_ms), tables, log.info, lock_timeout_ms=lock_timeout_ms
+        _maintenance_connect(lock_timeout_ms),
+        tables,
+        log.info,
+        lock_timeout_ms=lock_timeout_ms,
+        attempts=ATTEMPTS,
+        retry_delay_s=RETRY_DELAY_S,
     )
     problems = [f"{r['table']}: {r['error']}" for r in results if r["status"] != "analyzed"]
     return _publish_then_check(results, problems, "analyze failed")
@@ -485,8 +500,8 @@ def _not_run(title: str, task_id: str) -> str:
     return fit(
         [
             title,
-            f"{FAILED} Not done: `{task_id}` failed before it reported (its failure was posted to "
-            "Slack). See its log, fix the cause and clear the task.",
+            f"{FAILED} Not done: `{task_id}` failed, or did not run because a step before it failed "
+            "(failures are posted to Slack). See the log, fix the cause and clear the task.",
         ],
         [],
     )
@@ -527,7 +542,8 @@ def index_text(reindexed: list[dict] | None, analyzed: list[dict] | None) -> str
             line += f"; ANALYZE FAILED: {escape(a['error'])}"
             ok = False
         if r and r.get("leftovers_dropped"):
-            line += f" (dropped leftovers of a failed attempt: {escape(', '.join(r['leftovers_dropped']))})"
+            dropped = len(r["leftovers_dropped"])
+            line += f" ({plural(dropped, 'INVALID copy', 'INVALID copies')} left by a failed attempt dropped)"
         items.append(f"{OK if ok else FAILED} `{escape(table)}`: {line}")
     tail = []
     if any(r["status"] != "reindexed" for r in reindexed or []):
@@ -731,7 +747,7 @@ def annual_report(result: dict) -> tuple[list[str], str]:
             "To archive: trigger the DAG again with the same cutoff_date and dry_run off.",
         ]
         summary = (
-            f"DRY RUN: would archive {plural(sends['would_move'], 'send')} and "
+            f"would archive {plural(sends['would_move'], 'send')} and "
             f"{plural(events['would_move'], 'event')} created before {cutoff}; nothing changed"
         )
         return [fit(head + lines, [])], summary
