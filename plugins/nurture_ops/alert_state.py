@@ -96,15 +96,18 @@ def active_silence(cur, key: str, scope: str, at: datetime) -> dict | None:
     return cur.fetchone()
 
 
-def firing_inhibitor(cur, inhibitors: tuple[str, ...]) -> str | None:
-    if not inhibitors:
-        return None
-    cur.execute(
-        f"SELECT alert_key FROM {SCHEMA}.alert_state WHERE alert_key = ANY(%s) AND firing ORDER BY alert_key LIMIT 1",
-        (list(inhibitors),),
-    )
-    row = cur.fetchone()
-    return row["alert_key"] if row else None
+def firing_inhibitor(cur, inhibitions: tuple) -> str | None:
+    """The first root cause (catalog Inhibition) now firing, if any, as recorded in alert_state."""
+    for inhibition in inhibitions:
+        cur.execute(
+            f"""SELECT alert_key FROM {SCHEMA}.alert_state
+                WHERE alert_key = %s AND firing AND (%s::text IS NULL OR STRPOS(last_summary, %s) > 0)
+                LIMIT 1""",
+            (inhibition.root, inhibition.cause, inhibition.cause),
+        )
+        if cur.fetchone():
+            return inhibition.root
+    return None
 
 
 def record(
@@ -113,7 +116,8 @@ def record(
     *,
     evaluated_at: datetime,
     repeat_interval: timedelta,
-    inhibitors: tuple[str, ...] = (),
+    inhibitors: tuple = (),
+    renotify_on_change: str | None = None,
 ) -> Decision:
     """Record one evaluation and decide whether Slack must hear about it (one transaction)."""
     key, scope = finding.check_key, finding.scope
@@ -151,6 +155,10 @@ def record(
                 reason = f"silenced until {silence['ends_at'].isoformat()}: {silence['reason']}"
             elif row["notified_state"] != "firing" or escalated:
                 kind, reason = "fire", "started firing" if row["notified_state"] != "firing" else "escalated"
+            elif renotify_on_change and (row["last_value"] or {}).get(
+                renotify_on_change
+            ) != finding.metrics.get(renotify_on_change):
+                kind, reason = "fire", f"changed: {finding.metrics.get(renotify_on_change)}"
             elif evaluated_at - row["last_notified_at"] >= repeat_interval:
                 kind, reason = "remind", f"still firing after {repeat_interval}"
             else:

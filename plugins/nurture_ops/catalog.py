@@ -47,6 +47,15 @@ class DetailList:
 
 
 @dataclass(frozen=True)
+class Inhibition:
+    """This check is a consequence of `root` while `root` fires (and, when `cause` is given, only
+    while the root's summary names it: e.g. which workflow stopped)."""
+
+    root: str
+    cause: str | None = None
+
+
+@dataclass(frozen=True)
 class Check:
     key: str
     title: str
@@ -60,12 +69,15 @@ class Check:
     lookback: timedelta | None = None
     params: dict[str, float] = field(default_factory=dict)
     details: tuple[DetailList, ...] = ()
-    inhibited_by: tuple[str, ...] = ()
+    inhibited_by: tuple[Inhibition, ...] = ()
     remediation: str | None = None
     diagnosis: tuple[str, ...] = ()
     # True for the KPI table: missing a target (not an alert level) is reported in the daily
     # digest only; a separate alert goes out only past an alert level.
     alert_level_only: bool = False
+    # A metric naming what fires (e.g. which workflows stopped): when it changes while the alert
+    # keeps firing, Slack hears about it at once instead of at the next reminder.
+    renotify_on_change: str | None = None
 
     @property
     def metrics(self) -> set[str]:
@@ -155,6 +167,7 @@ WORKFLOW_EXECUTION_STOPPED = Check(
         "Manually trigger workflows to catch up",
     ),
     params={"workflow_scheduler": SCHEDULER, "workflow_sender": SENDER},
+    renotify_on_change="stopped_names",
 )
 
 EMAILS_STUCK_QUEUED = Check(
@@ -190,7 +203,7 @@ EMAILS_STUCK_QUEUED = Check(
         "Review sender workflow execution history",
         "Check for rate limiting",
     ),
-    inhibited_by=("workflow_execution_stopped",),
+    inhibited_by=(Inhibition("workflow_execution_stopped", cause=SENDER),),
 )
 
 OVERDUE_ENROLLMENTS = Check(
@@ -209,7 +222,7 @@ OVERDUE_ENROLLMENTS = Check(
         "Review the scheduler's execution history and errors in N8n",
         "Manually trigger the scheduler to catch up",
     ),
-    inhibited_by=("workflow_execution_stopped",),
+    inhibited_by=(Inhibition("workflow_execution_stopped", cause=SCHEDULER),),
 )
 
 # ---- Daily (runbook 1 "Daily Operations", 2 "Warning Alerts", 3 "Common Issues") ---------------

@@ -254,6 +254,7 @@ def check_group(check_key: str) -> CheckGroup:
                     evaluated_at=at,
                     repeat_interval=timedelta(minutes=settings.repeat_interval_minutes),
                     inhibitors=live_check.inhibited_by,
+                    renotify_on_change=live_check.renotify_on_change,
                 )
             log.info("%s: %s -> %s (%s)", live_check.title, finding.status, decision.kind, decision.reason)
             ti = context["ti"]
@@ -362,8 +363,8 @@ def wire_inhibitions(groups: list[CheckGroup]) -> None:
     them so it can name what it held back. Across DAGs, inhibition reads the alert state."""
     by_key = {g.check_key: g for g in groups}
     for group in groups:
-        for root_key in get_check(group.check_key).inhibited_by:
-            root = by_key.get(root_key)
+        for inhibition in get_check(group.check_key).inhibited_by:
+            root = by_key.get(inhibition.root)
             if root is not None:
                 root.decide >> group.decide
                 group.decide >> root.notify

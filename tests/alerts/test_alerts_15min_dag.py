@@ -113,6 +113,29 @@ def test_stuck_queued_emails_with_diagnosis(run_dag, world, slack_sink):
     assert "Email Sender workflow sends queued emails" in body
 
 
+def test_a_stopped_sender_holds_back_the_stuck_queue_but_a_stopped_scheduler_does_not(
+    run_dag, world, slack_sink
+):
+    seed, campaign, lead = world
+    run_workflows(seed, T0, scheduler=False)  # the scheduler stopped, the sender runs
+    seed.send(lead, campaign, status="queued", created_at=T0 - timedelta(minutes=90))
+    run_dag(DAG_ID, T0)
+    assert sorted(t.split(":")[0] for t in texts(slack_sink)) == [
+        "[CRITICAL] Emails Stuck in Queued Status",  # not the scheduler's consequence: pages
+        "[CRITICAL] Workflow Execution Stopped",
+    ]
+
+    slack_sink.clear()
+    later = T0 + timedelta(minutes=15)
+    run_workflows(seed, later, sender=False)  # now the sender stopped, the scheduler is back
+    run_dag(DAG_ID, later)
+    texts_now = texts(slack_sink)
+    assert not [
+        t for t in texts_now if t.startswith("[CRITICAL] Emails Stuck")
+    ]  # held back, already paged anyway
+    assert any(t.startswith("[CRITICAL] Workflow Execution Stopped") and SENDER in t for t in texts_now)
+
+
 def test_silenced_alert_is_recorded_not_sent_and_announced_when_the_silence_ends(
     run_dag, world, slack_sink, db
 ):

@@ -21,8 +21,8 @@ def test_every_check_names_an_existing_sql_file_and_runbook_actions():
         assert (sql_root() / check.sql).is_file(), check.sql
         assert check.actions, check.key
         assert check.severity in ("critical", "warning")
-        for inhibitor in check.inhibited_by:
-            assert inhibitor in CHECKS
+        for inhibition in check.inhibited_by:
+            assert inhibition.root in CHECKS
 
 
 @pytest.mark.parametrize(
