@@ -60,4 +60,5 @@ bench: install
 	$(BIN)/python -m dev.bench
 
 clean: stop
+	@test -x $(BIN)/python && $(BIN)/python dev/pg.py stop || true
 	rm -rf .local

@@ -6,6 +6,8 @@
     python -m dev.stack stop      # stops what `run` / `start-db` started, by PID (also a running `run`)
     python -m dev.stack start-db  # only PostgreSQL with the seeded `nurture` database (`make db`)
     python -m dev.stack status    # what is running
+    python -m dev.stack env       # `export ...` lines: eval "$(python -m dev.stack env)" points
+                                  # your shell's `airflow` CLI at the local stack
 
 Everything listens on 127.0.0.1. Airflow's components are started one by one rather than with
 `airflow standalone`, whose log servers bind 0.0.0.0 (hence `--skip-serve-logs`: task logs are
@@ -28,12 +30,12 @@ import http.client
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -66,8 +68,9 @@ SERVICES: dict[str, list[str]] = {
     "dag_processor": [str(BIN / "airflow"), "dag-processor"],
     "triggerer": [str(BIN / "airflow"), "triggerer", "--skip-serve-logs"],
 }
-# Started (and answering) before the rest, so no task calls an execution API that is not up yet.
-FIRST = ("slack_sink", "fake_n8n", "simulator", "api_server")
+# Started at once. The scheduler waits until the api-server answers and the connections are
+# imported: its LocalExecutor workers run tasks, which call the execution API and read connections.
+FIRST = ("slack_sink", "fake_n8n", "simulator", "api_server", "dag_processor", "triggerer")
 # The scheduler first (no new task starts), the api-server after the components that call it.
 STOP_ORDER = ("scheduler", "triggerer", "dag_processor", "api_server", "simulator", "fake_n8n", "slack_sink")
 PORTS = {
@@ -130,6 +133,14 @@ def airflow_env() -> dict[str, str]:
         }
     )
     return env
+
+
+def env_exports() -> str:
+    """`export K='V'` lines for what airflow_env() sets, so your shell's `airflow` CLI talks to the
+    local stack: eval "$(.venv/bin/python -m dev.stack env)"."""
+    env = airflow_env()
+    keys = [k for k in env if k.startswith(("AIRFLOW", "NURTURE_")) or k == "PYTHONPATH"]
+    return "".join(f"export {key}={shlex.quote(env[key])}\n" for key in sorted(keys))
 
 
 def passwords_file() -> Path:
@@ -230,16 +241,16 @@ def _read_record(name: str) -> dict | None:
         record = json.loads(text)
     except ValueError:
         return None
-    if isinstance(record, int):  # an older plain-PID file: the PID alone
-        record = {"pid": record, "started": None}
+    # A record without a start time (e.g. a bare PID) cannot prove the process is still ours.
     if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or record["pid"] <= 0:
+        return None
+    if not record.get("started"):
         return None
     return record
 
 
 def _is_same_process(record: dict) -> bool:
-    started = start_time(record["pid"])
-    return started is not None and record.get("started") in (None, started)
+    return start_time(record["pid"]) == record["started"]
 
 
 def service_pid(name: str) -> int | None:
@@ -279,25 +290,12 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def stop_service(name: str, timeout: float = 20.0) -> bool:
-    """Stop service `name` and every process of its session; True if anything was running.
+def end_session(sid: int, timeout: float = 20.0) -> list[int]:
+    """End every process of session `sid`; returns the PIDs that would not die (normally none).
 
-    SIGTERM to the service's process group first (Airflow stops its workers and tasks itself),
+    SIGTERM to the leader's process group first (Airflow stops its workers and tasks itself),
     then SIGTERM, and after 5 s SIGKILL, to whatever is left in the session."""
-    record = _read_record(name)
-    if record is None:
-        _pidfile(name).unlink(missing_ok=True)
-        return False
-    sid = record["pid"]
-    if start_time(sid) is not None and not _is_same_process(record):
-        # The PID now belongs to another program (e.g. after a reboot): not ours to stop.
-        _pidfile(name).unlink(missing_ok=True)
-        return False
-    members = session_members(sid)
-    if not members:
-        _pidfile(name).unlink(missing_ok=True)
-        return False
-    if sid in members:
+    if alive(sid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(sid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -310,6 +308,24 @@ def stop_service(name: str, timeout: float = 20.0) -> bool:
     if left:
         _signal_all(left, signal.SIGKILL)
         left = _wait_gone(sid, 5.0)
+    return left
+
+
+def stop_service(name: str, timeout: float = 20.0) -> bool:
+    """Stop service `name` and every process of its session; True if anything was running."""
+    record = _read_record(name)
+    if record is None:
+        _pidfile(name).unlink(missing_ok=True)
+        return False
+    sid = record["pid"]
+    if start_time(sid) is not None and not _is_same_process(record):
+        # The PID now belongs to another program (e.g. after a reboot): not ours to stop.
+        _pidfile(name).unlink(missing_ok=True)
+        return False
+    if not session_members(sid):
+        _pidfile(name).unlink(missing_ok=True)
+        return False
+    left = end_session(sid, timeout)
     _pidfile(name).unlink(missing_ok=True)
     note = f" ({len(left)} process(es) would not die: {left})" if left else ""
     print(f"  {name}: stopped{note}", flush=True)
@@ -343,13 +359,31 @@ def start_database() -> None:
     if not was_running:
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         postmaster = _postmaster_pid()
-        (RUN_DIR / PG_MARKER).write_text(json.dumps({"pid": postmaster, "dsn": pg.dsn()}) + "\n")
+        record = {
+            "pid": postmaster,
+            "started": start_time(postmaster) if postmaster else None,
+            "dsn": pg.dsn(),
+        }
+        (RUN_DIR / PG_MARKER).write_text(json.dumps(record) + "\n")
         print(f"  postgresql: started (pid {postmaster}, {pg.dsn()})", flush=True)
     else:
         print(f"  postgresql: already running ({pg.dsn()})", flush=True)
     pg.createdb(DEMO_DB)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    manifest = LOG_DIR / "seed-manifest.json"  # what the seed planted (ids, expected numbers)
     subprocess.run(
-        [sys.executable, "-m", "dev.seed", "--dsn", pg.dsn(DEMO_DB), "--if-empty"], cwd=REPO, check=True
+        [
+            sys.executable,
+            "-m",
+            "dev.seed",
+            "--dsn",
+            pg.dsn(DEMO_DB),
+            "--if-empty",
+            "--manifest",
+            str(manifest),
+        ],
+        cwd=REPO,
+        check=True,
     )
     _warn_if_unseeded()
 
@@ -373,14 +407,19 @@ def stop_database() -> bool:
     """Stop PostgreSQL if start_database() started it; a server started otherwise is left alone."""
     marker = RUN_DIR / PG_MARKER
     try:
-        recorded = json.loads(marker.read_text()).get("pid")
-    except (OSError, ValueError, AttributeError):
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
         recorded = None
     running = _postmaster_pid()
     marker.unlink(missing_ok=True)
     if running is None:
         return False
-    if recorded != running:
+    ours = (
+        isinstance(recorded, dict)
+        and recorded.get("pid") == running
+        and recorded.get("started") in (None, start_time(running))
+    )
+    if not ours:
         print(
             f"  postgresql: left running (pid {running}; not started by make run/make db;"
             " `.venv/bin/python dev/pg.py stop` stops it)",
@@ -406,6 +445,12 @@ def stop(runner_timeout: float = 120.0) -> None:
         deadline = time.monotonic() + runner_timeout
         while alive(runner) and time.monotonic() < deadline:
             time.sleep(0.3)
+        if alive(runner):  # stuck in its clean-up: the pass below does the rest
+            print(
+                f"  `make run` (pid {runner}) did not exit in {runner_timeout:.0f} s; killing it", flush=True
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(runner, signal.SIGKILL)
         stopped = True
     stopped |= stop_services()
     stopped |= stop_database()
@@ -540,28 +585,41 @@ def run() -> None:
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup, keep ignoring it
         signal.signal(signal.SIGHUP, _interrupt)
     procs: dict[str, subprocess.Popen] = {}
+    env: dict[str, str] = {}
+    helpers: list[subprocess.Popen] = []  # one-off Airflow CLI calls, ended on Ctrl-C as well
+
+    def helper(*args: str) -> subprocess.Popen:
+        # A session of its own, like the services: Ctrl-C reaches only `run`, which ends it. Its
+        # temporary files go to .local/tmp, so an interrupted import leaves nothing in /tmp.
+        (LOCAL / "tmp").mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=REPO,
+            env={**env, "TMPDIR": str(LOCAL / "tmp")},
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        helpers.append(proc)
+        return proc
+
     try:
         print("Lead-nurture ops: starting the local stack (Ctrl-C or `make stop` ends it)", flush=True)
         if stop_services():  # leftovers of a `run` that was killed without cleaning up
             print("  (stopped the leftovers of an earlier run)", flush=True)
         check_ports()
         start_database()
-        env = airflow_env()
+        env.update(airflow_env())
         print("  airflow: migrating the metadata database", flush=True)
-        subprocess.run(
-            [str(BIN / "airflow"), "db", "migrate"], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL
-        )
+        if helper(str(BIN / "airflow"), "db", "migrate").wait() != 0:
+            raise SystemExit("`airflow db migrate` failed; see the messages above")
         print("  airflow: importing connections, variables and pools from airflow_settings.yaml", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "dev.settings", "import"],
-            cwd=REPO,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        # Three Airflow CLI calls (~8 s): run them while the api-server starts.
+        importer = helper(sys.executable, "-m", "dev.settings", "import")
         for name in FIRST:
             procs[name] = start_service(name, env)
         wait_for(health, procs, "the api-server answering")
+        if importer.wait() != 0:
+            raise SystemExit(f"importing airflow_settings.yaml failed (exit code {importer.returncode})")
         for name in SERVICES:
             if name not in procs:
                 procs[name] = start_service(name, env)
@@ -587,6 +645,10 @@ def run() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # let the clean-up finish
         print("\nStopping…", flush=True)
+        for proc in helpers:
+            if proc.poll() is None:
+                end_session(proc.pid, timeout=5.0)
+            proc.wait()
         stop_services()
         stop_database()
         for proc in procs.values():
@@ -607,6 +669,8 @@ def main(argv: list[str]) -> None:
         print(f"PostgreSQL: {pg.dsn(DEMO_DB)}  (`make stop` stops it)")
     elif command == "status":
         status()
+    elif command == "env":
+        sys.stdout.write(env_exports())
     else:
         raise SystemExit(__doc__)
 

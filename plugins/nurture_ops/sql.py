@@ -16,19 +16,30 @@ import jinja2
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def _dags_folder() -> Path | None:
+    """Airflow's configured DAGs folder (read at task run time, never at parse time)."""
+    try:
+        from airflow.sdk.configuration import conf
+
+        return Path(conf.get("core", "dags_folder"))
+    except Exception:  # outside Airflow (plain scripts, tests): fall back to the environment
+        folder = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
+        return Path(folder) if folder else None
+
+
 def sql_root() -> Path:
     """include/sql of this deployment.
 
     NURTURE_OPS_SQL_DIR wins; otherwise include/sql beside plugins/ (Astronomer, the Helm chart,
-    this repo), else beside or inside the DAGs folder (MWAA and Composer ship only dags/ as a
+    this repo), else inside or beside the DAGs folder (MWAA and Composer ship only dags/ as a
     folder).
     """
     if os.environ.get("NURTURE_OPS_SQL_DIR"):
         return Path(os.environ["NURTURE_OPS_SQL_DIR"])
     candidates = [PACKAGE_DIR.parent.parent / "include" / "sql"]
-    dags_folder = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
-    if dags_folder:
-        candidates += [Path(dags_folder) / "include" / "sql", Path(dags_folder).parent / "include" / "sql"]
+    dags_folder = _dags_folder()
+    if dags_folder is not None:
+        candidates += [dags_folder / "include" / "sql", dags_folder.parent / "include" / "sql"]
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
@@ -37,11 +48,6 @@ def sql_root() -> Path:
         + ", ".join(str(c) for c in candidates)
         + ". Deploy include/ beside plugins/ or set NURTURE_OPS_SQL_DIR."
     )
-
-
-def template_searchpath() -> list[str]:
-    """For DAGs whose operators render SQL files themselves (SQLExecuteQueryOperator)."""
-    return [str(PACKAGE_DIR.parent.parent / "include" / "sql")]
 
 
 def _bind(name: str) -> str:

@@ -8,7 +8,7 @@ Overrides come from the Airflow Variable `nurture_ops_thresholds` (JSON), read w
 
 Remediation modes and caps come from `nurture_ops_remediation`:
 
-    {"pause_sender_workflow": "dry_run", "mark_hard_bounce_leads_invalid": {"mode": "apply", "max_rows": 500}}
+    {"pause_sender_workflow": "dry_run", "invalidate_hard_bounce_leads": {"mode": "dry_run", "max_rows": 500}}
 
 An invalid override fails the task with an error naming the offending key; nothing is guessed.
 """
@@ -125,7 +125,8 @@ def apply_threshold_overrides(raw: Any) -> tuple[dict[str, Check], int]:
                         raise InvalidOverride(
                             f"{where}.params.{name}: unknown parameter; allowed: {', '.join(sorted(params)) or 'none'}"
                         )
-                    params[name] = _number(number, f"{where}.params.{name}")
+                    value = _number(number, f"{where}.params.{name}")
+                    params[name] = int(value) if value.is_integer() else value  # 90, not 90.0, in messages
             elif metric in thresholds:
                 thresholds[metric] = _override_threshold(thresholds[metric], value, f"{where}.{metric}")
             else:
