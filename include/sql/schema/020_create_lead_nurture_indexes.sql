@@ -44,3 +44,21 @@ CREATE INDEX IF NOT EXISTS workflow_executions_name_created_at_idx
 ON workflow_executions (workflow_name, created_at);
 CREATE INDEX IF NOT EXISTS workflow_errors_created_at_idx
 ON workflow_errors (created_at);
+
+-- Bounces: repeat bouncers of the day (checks/daily/measure_bounce_rate.sql), without reading
+-- every send ever made.
+CREATE INDEX IF NOT EXISTS email_sends_bounced_lead_idx
+ON email_sends (lead_id) WHERE send_status = 'bounced';
+
+-- Unsubscribes of a window (KPIs, unsubscribe rate, analytics rollup, weekly feedback): a few
+-- hundred rows a day instead of every event of the day.
+CREATE INDEX IF NOT EXISTS email_events_unsubscribe_timestamp_idx
+ON email_events (event_timestamp) WHERE event_type IN ('unsubscribe', 'group_unsubscribe');
+
+-- Failure reasons of the last day (the 15-minute stuck-queue check).
+CREATE INDEX IF NOT EXISTS email_sends_failed_created_at_idx
+ON email_sends (created_at) WHERE send_status = 'failed';
+
+-- Leads marked invalid (bounce remediation count and apply).
+CREATE INDEX IF NOT EXISTS leads_email_invalid_idx
+ON leads (id) WHERE metadata ->> 'email_invalid' = 'true';

@@ -1,24 +1,7 @@
--- Runbook Issue 2 "Duplicate Email Events", for the events stored in one day.
--- Params: day_start, day_end (timestamptz): the day, half-open, on email_events.created_at.
--- One SendGrid event is identified by payload->>'sg_event_id' when present (SendGrid's own id,
--- the same on every retry of a webhook); event_hash is the Event Tracker's dedup key.
--- Duplicates are looked for among the day's rows only (a retry across midnight is not seen).
--- One row:
---   total_events                   events created in the day
---   unique_event_hashes            distinct non-NULL event_hash among them
---   events_without_hash            of those, event_hash IS NULL (the hash cannot dedup them)
---   duplicate_rows_same_hash       rows repeating an event_hash already seen that day (count
---                                  minus distinct): duplicates the hash identifies
---   duplicate_rows_missed_by_hash  rows sharing an sg_event_id with another row of the day but
---                                  carrying another event_hash (or none): for each sg_event_id,
---                                  its number of distinct hashes (each NULL counting as its own)
---                                  minus 1. Above 0: the hash is not a stable id of the event;
---                                  update the hash in the Event Tracker workflow (use sg_event_id)
---   details                        jsonb array, at most 10 examples, hash misses first, then
---                                  same-hash duplicates, most rows first: {kind ('missed_by_hash'
---                                  or 'same_hash'), sg_event_id, event_hash, email_send_id,
---                                  event_type, row_count, distinct_hashes, first_created_at,
---                                  last_created_at}
+-- Candidate rewrite of include/sql/checks/daily/measure_duplicate_events.sql (same output; keep
+-- the original header). Counts come from one hash aggregate per event_hash and one per
+-- sg_event_id; (sg_event_id, event_hash) pairs are grouped only for the repeated sg_event_ids,
+-- instead of four sort-based COUNT(DISTINCT ...) passes over the whole day's events.
 WITH day_events AS (
     SELECT
         ev.id,
@@ -33,36 +16,57 @@ WITH day_events AS (
         AND ev.created_at < CAST({{ bind("day_end") }} AS timestamptz)
 ),
 
-sg_groups AS (
-    SELECT
-        de.sg_event_id,
-        MIN(de.email_send_id) AS email_send_id,
-        MIN(de.event_type) AS event_type,
-        MIN(de.event_hash) AS event_hash,
-        COUNT(*) AS row_count,
-        COUNT(DISTINCT de.event_hash) + COUNT(*) FILTER (WHERE de.event_hash IS NULL) AS distinct_hashes,
-        MIN(de.created_at) AS first_created_at,
-        MAX(de.created_at) AS last_created_at
-    FROM day_events AS de
-    WHERE de.sg_event_id IS NOT NULL
-    GROUP BY de.sg_event_id
-    HAVING COUNT(*) > 1
-),
-
-hash_groups AS (
+per_hash AS (
     SELECT
         de.event_hash,
         MIN(de.sg_event_id) AS sg_event_id,
         MIN(de.email_send_id) AS email_send_id,
         MIN(de.event_type) AS event_type,
         COUNT(*) AS row_count,
-        1 AS distinct_hashes,
         MIN(de.created_at) AS first_created_at,
         MAX(de.created_at) AS last_created_at
     FROM day_events AS de
     WHERE de.event_hash IS NOT NULL
     GROUP BY de.event_hash
+),
+
+repeated_sg AS (
+    SELECT de.sg_event_id
+    FROM day_events AS de
+    WHERE de.sg_event_id IS NOT NULL
+    GROUP BY de.sg_event_id
     HAVING COUNT(*) > 1
+),
+
+per_sg_hash AS (
+    SELECT
+        de.sg_event_id,
+        de.event_hash,
+        COUNT(*) AS row_count,
+        MIN(de.email_send_id) AS email_send_id,
+        MIN(de.event_type) AS event_type,
+        MIN(de.created_at) AS first_created_at,
+        MAX(de.created_at) AS last_created_at
+    FROM day_events AS de
+    WHERE de.sg_event_id IN (SELECT r.sg_event_id FROM repeated_sg AS r)
+    GROUP BY de.sg_event_id, de.event_hash
+),
+
+sg_groups AS (
+    SELECT
+        p.sg_event_id,
+        MIN(p.email_send_id) AS email_send_id,
+        MIN(p.event_type) AS event_type,
+        MIN(p.event_hash) AS event_hash,
+        CAST(SUM(p.row_count) AS bigint) AS row_count,
+        COUNT(p.event_hash)
+        + CAST(COALESCE(SUM(p.row_count) FILTER (WHERE p.event_hash IS NULL), 0) AS bigint)
+            AS distinct_hashes,
+        MIN(p.first_created_at) AS first_created_at,
+        MAX(p.last_created_at) AS last_created_at
+    FROM per_sg_hash AS p
+    GROUP BY p.sg_event_id
+    HAVING SUM(p.row_count) > 1
 ),
 
 examples AS (
@@ -83,30 +87,31 @@ examples AS (
     SELECT
         'same_hash' AS kind,
         2 AS kind_rank,
-        hg.sg_event_id,
-        hg.event_hash,
-        hg.email_send_id,
-        hg.event_type,
-        hg.row_count,
-        hg.distinct_hashes,
-        hg.first_created_at,
-        hg.last_created_at
-    FROM hash_groups AS hg
+        ph.sg_event_id,
+        ph.event_hash,
+        ph.email_send_id,
+        ph.event_type,
+        ph.row_count,
+        1 AS distinct_hashes,
+        ph.first_created_at,
+        ph.last_created_at
+    FROM per_hash AS ph
+    WHERE ph.row_count > 1
     ORDER BY kind_rank ASC, row_count DESC, first_created_at ASC
     LIMIT 10
 )
 
 SELECT
     (SELECT COUNT(*) FROM day_events) AS total_events,
-    (SELECT COUNT(DISTINCT de.event_hash) FROM day_events AS de) AS unique_event_hashes,
+    (SELECT COUNT(*) FROM per_hash) AS unique_event_hashes,
     (
         SELECT COUNT(*)
         FROM day_events AS de
         WHERE de.event_hash IS NULL
     ) AS events_without_hash,
     (
-        SELECT COUNT(de.event_hash) - COUNT(DISTINCT de.event_hash)
-        FROM day_events AS de
+        SELECT CAST(COALESCE(SUM(ph.row_count), 0) - COUNT(*) AS bigint)
+        FROM per_hash AS ph
     ) AS duplicate_rows_same_hash,
     (
         SELECT CAST(COALESCE(SUM(sg.distinct_hashes - 1), 0) AS bigint)
