@@ -76,6 +76,13 @@ class Writer(threading.Thread):
             self.errors.append(exc)
 
 
+def index_count(conn, table: str) -> int:
+    """Valid indexes of a table, read from the catalog (the schema files decide how many)."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM pg_index WHERE indrelid = %s::regclass AND indisvalid", (table,)
+    ).fetchone()[0]
+
+
 def test_reindex_is_online_while_another_session_inserts(leads_db, db):
     bulk_sends(db, 200_000)
     ids = db.execute("SELECT organization_id, lead_id, campaign_id FROM email_sends LIMIT 1").fetchone()
@@ -99,7 +106,7 @@ def test_reindex_is_online_while_another_session_inserts(leads_db, db):
     assert [r["status"] for r in results] == ["reindexed"] * 3, results
     assert all(r["error"] is None and r["invalid_indexes"] == [] for r in results)
     sends = next(r for r in results if r["table"] == "email_sends")
-    assert sends["indexes"] == 6 and sends["attempts"] == 1
+    assert sends["indexes"] == index_count(db, "email_sends") and sends["attempts"] == 1
     assert find_invalid_indexes(db) == []
     # Every index was rebuilt (new files), under the same names.
     after = index_filenodes(db, "email_sends")
@@ -156,7 +163,7 @@ def test_reindex_retries_after_lock_timeout_and_drops_what_the_failed_attempt_le
     assert result["leftovers_dropped"] and all("_ccnew" in name for name in result["leftovers_dropped"])
     assert result["invalid_indexes"] == [] and find_invalid_indexes(db) == []
     assert any("LockNotAvailable" in line and "attempt 1/8" in line for line in lines)
-    assert lines[-1].startswith("reindex email_events: 5 indexes rebuilt")
+    assert lines[-1].startswith(f"reindex email_events: {index_count(db, 'email_events')} indexes rebuilt")
 
 
 def test_one_table_failing_does_not_stop_the_run(leads_db, db):
