@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row, tuple_row
@@ -27,12 +27,19 @@ from nurture_ops.evaluate import SEVERITY_RANK, Finding
 
 SCHEMA = "nurture_ops"
 _SCHEMA_LOCK_KEY = 7_310_001  # pg advisory lock id: creating the nurture_ops schema
+FUTURE_TOLERANCE = timedelta(minutes=15)
 
 
 def ensure_schema(conn) -> None:
     """Create nurture_ops tables if missing; safe when several tasks start at once."""
     with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.remediation_audit",))
+        # The newest column stands for the whole DDL: an older deployment gets it added.
+        cur.execute(
+            """SELECT to_regclass(%s) IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = %s AND table_name = 'alert_state' AND column_name = 'notified_value')""",
+            (f"{SCHEMA}.remediation_audit", SCHEMA),
+        )
         if cur.fetchone()[0]:
             return
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
@@ -54,6 +61,7 @@ class Decision:
     first_fired_at: str | None = None
     seen_notified_state: str | None = None
     seen_last_notified_at: str | None = None
+    seen_notified_severity: str | None = None
     silence_ended: bool = False
     silenced_until: str | None = None
     inhibited_by: str | None = None
@@ -129,7 +137,17 @@ def record(
             "evaluated_at": evaluated_at.isoformat(),
             "seen_notified_state": row["notified_state"],
             "seen_last_notified_at": _iso(row["last_notified_at"]),
+            "seen_notified_severity": row["notified_severity"],
         }
+        # Sanity guard on the wall clock (not a data window): a run dated in the future (a typo in
+        # `dags test`, a local-time logical date) would otherwise make every real run "stale".
+        if evaluated_at > datetime.now(UTC) + FUTURE_TOLERANCE:
+            return Decision(
+                **base,
+                kind=None,
+                firing=row["firing"],
+                reason=f"not recorded: evaluation time {evaluated_at.isoformat()} is in the future",
+            )
         if row["last_evaluated_at"] is not None and evaluated_at < row["last_evaluated_at"]:
             return Decision(
                 **base,
@@ -155,7 +173,9 @@ def record(
                 reason = f"silenced until {silence['ends_at'].isoformat()}: {silence['reason']}"
             elif row["notified_state"] != "firing" or escalated:
                 kind, reason = "fire", "started firing" if row["notified_state"] != "firing" else "escalated"
-            elif renotify_on_change and (row["last_value"] or {}).get(
+            elif was_silenced:
+                kind, reason = "fire", "silence ended, still firing"
+            elif renotify_on_change and (row["notified_value"] or {}).get(
                 renotify_on_change
             ) != finding.metrics.get(renotify_on_change):
                 kind, reason = "fire", f"changed: {finding.metrics.get(renotify_on_change)}"
@@ -183,7 +203,7 @@ def record(
                 json.dumps(finding.metrics, default=str),
                 finding.summary,
                 inhibitor,
-                bool(silence) and finding.firing,
+                row["silenced"] if finding.status == "no_data" else bool(silence) and finding.firing,
                 key,
                 scope,
             ),
@@ -210,6 +230,7 @@ def deliver(
     slack_conn_id: str,
     dag_id: str | None = None,
     run_id: str | None = None,
+    value: dict | None = None,
 ) -> bool:
     """Send `decision` once: re-check under the row lock, send, then mark notified.
 
@@ -222,17 +243,20 @@ def deliver(
         if row["notified_state"] != decision.seen_notified_state or _iso(row["last_notified_at"]) != (
             decision.seen_last_notified_at
         ):
-            return False
+            return False  # an overlapping run delivered it
+        if row["last_evaluated_at"] is not None and row["last_evaluated_at"] > evaluated_at:
+            return False  # a later evaluation exists (e.g. an old notify cleared by hand): it decides
         send()
         notified_state = "resolved" if decision.kind == "resolve" else "firing"
         cur.execute(
             f"""UPDATE {SCHEMA}.alert_state SET notified_state = %s, notified_severity = %s,
-                    last_notified_at = %s, notifications_sent = notifications_sent + 1
+                    last_notified_at = %s, notified_value = %s, notifications_sent = notifications_sent + 1
                 WHERE alert_key = %s AND scope = %s""",
             (
                 notified_state,
                 severity if notified_state == "firing" else None,
                 evaluated_at,
+                json.dumps(value, default=str) if value is not None else None,
                 decision.alert_key,
                 decision.scope,
             ),

@@ -8,6 +8,7 @@ import logging
 from airflow.sdk import Variable, get_current_context, task
 
 from nurture_ops import analytics, db
+from nurture_ops.errors import rejected_input
 from nurture_ops.windows import previous_day, run_time
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,10 @@ def plan_days() -> list[str]:
     context = get_current_context()
     at = run_time(context)
     latest = previous_day(at)
-    days = analytics.parse_backfill_range(
-        dict(context["params"]), latest_allowed=latest, max_days=_max_days()
-    )
+    with rejected_input():
+        days = analytics.parse_backfill_range(
+            dict(context["params"]), latest_allowed=latest, max_days=_max_days()
+        )
     if days is None:
         days = [latest]
     log.info("Recomputing %d day(s): %s .. %s", len(days), days[0], days[-1])

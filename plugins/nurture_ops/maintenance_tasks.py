@@ -33,6 +33,7 @@ from airflow.sdk import TriggerRule, Variable, get_current_context, task
 
 from nurture_ops import alert_state, archive, db, maintenance
 from nurture_ops.catalog import get_check
+from nurture_ops.errors import rejected_input
 from nurture_ops.reports import FAILED, INFO, OK, WARN, escape, fit, minute, months_before, num, plural
 from nurture_ops.review import plain
 from nurture_ops.tasks import post_report
@@ -429,17 +430,18 @@ def plan_archive() -> dict:
     context = get_current_context()
     params = dict(context["params"])
     at = run_time(context)
-    cutoff = archive.parse_cutoff(params, run_date=at.date())
-    dry_run = params.get("dry_run") or False
-    if not isinstance(dry_run, bool):
-        raise ValueError(f"dry_run must be true or false, got {dry_run!r}.")
-    plan = {
-        "cutoff": cutoff.isoformat(),
-        "cutoff_at": archive.cutoff_datetime(cutoff).isoformat(),
-        "batch_size": _batch_size_param(params.get("batch_size")),
-        "dry_run": dry_run,
-        "run_date": at.date().isoformat(),
-    }
+    with rejected_input():
+        cutoff = archive.parse_cutoff(params, run_date=at.date())
+        dry_run = params.get("dry_run") or False
+        if not isinstance(dry_run, bool):
+            raise ValueError(f"dry_run must be true or false, got {dry_run!r}.")
+        plan = {
+            "cutoff": cutoff.isoformat(),
+            "cutoff_at": archive.cutoff_datetime(cutoff).isoformat(),
+            "batch_size": _batch_size_param(params.get("batch_size")),
+            "dry_run": dry_run,
+            "run_date": at.date().isoformat(),
+        }
     log.info(
         "%s sends created before %s and their events, in batches of %s",
         "Dry run: counting" if dry_run else "Archiving",

@@ -139,7 +139,7 @@ def guarded(
 
 
 def pause_sender_workflow(
-    conn, spec: Remediation, *, mode: str, max_rows: int, run: RunInfo, reason: str, alert_key: str
+    conn, spec: Remediation, *, mode: str, max_rows: int, run: RunInfo, reason: str, alert_key: str, **_
 ) -> dict:
     """Runbook: 'If SendGrid is down, pause sender workflow temporarily' (N8n REST API)."""
     from nurture_ops.n8n import N8nClient
@@ -178,7 +178,7 @@ def pause_sender_workflow(
 
 
 def invalidate_hard_bounce_leads(
-    conn, spec: Remediation, *, mode: str, max_rows: int, run: RunInfo, reason: str, alert_key: str
+    conn, spec: Remediation, *, mode: str, max_rows: int, run: RunInfo, reason: str, alert_key: str, **_
 ) -> dict:
     """Runbook Issue 3: mark hard-bounced leads invalid, complete their enrollments (soft: never)."""
     changed: dict[str, int] = {}
@@ -227,9 +227,12 @@ def recompute_missing_analytics(
     run: RunInfo,
     reason: str,
     alert_key: str,
-    lookback_days: int = 14,
+    check_params: dict | None = None,
 ) -> dict:
     """Runbook Issue 5: recompute the missing campaign_analytics days (the rollup's one code path)."""
+    lookback_days = int(
+        (check_params or {}).get("lookback_days", 14)
+    )  # the check's window, overrides included
     day = previous_day(run.evaluated_at)
     start = day - timedelta(days=lookback_days - 1)
     missing: list = []

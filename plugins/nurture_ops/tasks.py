@@ -152,6 +152,8 @@ def database_connection_lost() -> str:
     at = run_time(context)
     outage = _outage_state()
     if result["ok"]:
+        if not outage:  # a retry after the resolve was sent and recorded
+            return "already resolved"
         since = outage.get("first_failed_at", "?")
         finding = Finding(
             check.key, check.title, "ok", f"the database is reachable again (down since {since[:16]} UTC)", {}
@@ -162,6 +164,8 @@ def database_connection_lost() -> str:
         return "resolved"
     summary = check.summary.format(**result)
     finding = Finding(check.key, check.title, "critical", summary, {"error_class": result["error_class"]})
+    if outage.get("last_notified_at") == at.isoformat():  # a retry of this run after it was sent
+        return "already sent"
     kind = "remind" if outage.get("notified") else "fire"
     first = outage.get("first_failed_at") or at.isoformat()
     message = notify.alert_message(
@@ -296,7 +300,9 @@ def check_group(check_key: str) -> CheckGroup:
                         "message": "the remediate task failed: see its log; nothing is known to have changed",
                     }
             severity = finding.status if decision.kind != "resolve" else None
-            conn_id = notify.route(finding.status if decision.kind != "resolve" else live_check.severity)
+            # A [RESOLVED] goes where the alert went: route by the severity Slack last heard.
+            sent_severity = decision.seen_notified_severity or live_check.severity
+            conn_id = notify.route(finding.status if decision.kind != "resolve" else sent_severity)
             with db.connect() as conn:
                 held_back = alert_state.held_back_by(conn, check_key) if decision.kind != "resolve" else []
                 message = notify.alert_message(
@@ -318,6 +324,7 @@ def check_group(check_key: str) -> CheckGroup:
                     slack_conn_id=conn_id,
                     dag_id=ti.dag_id,
                     run_id=ti.run_id,
+                    value=finding.metrics,
                 )
             log.info("%s: %s", "sent" if sent else "already sent by an overlapping run", message["text"])
             return message["text"] if sent else "already sent"
@@ -353,6 +360,7 @@ def remediate_task(check_key: str):
                 run=run,
                 reason=f"{live_check.title}: {finding.summary}",
                 alert_key=check_key,
+                check_params=live_check.params,
             )
 
     return remediate()
@@ -367,6 +375,8 @@ def wire_inhibitions(groups: list[CheckGroup]) -> None:
             root = by_key.get(inhibition.root)
             if root is not None:
                 root.decide >> group.decide
+                # The root's own failure must not stop the consequence from being evaluated.
+                group.decide.operator.trigger_rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
                 group.decide >> root.notify
 
 

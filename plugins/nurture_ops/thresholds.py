@@ -171,7 +171,10 @@ def load_settings() -> Settings:
     """Settings for this task run (reads the two Variables; call only inside a task)."""
     from airflow.sdk import Variable
 
-    return build_settings(
-        Variable.get(THRESHOLDS_VARIABLE, default=None),
-        Variable.get(REMEDIATION_VARIABLE, default=None),
-    )
+    from nurture_ops.errors import rejected_input
+
+    with rejected_input():
+        return build_settings(
+            Variable.get(THRESHOLDS_VARIABLE, default=None),
+            Variable.get(REMEDIATION_VARIABLE, default=None),
+        )

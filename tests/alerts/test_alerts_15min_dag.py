@@ -136,6 +136,21 @@ def test_a_stopped_sender_holds_back_the_stuck_queue_but_a_stopped_scheduler_doe
     assert any(t.startswith("[CRITICAL] Workflow Execution Stopped") and SENDER in t for t in texts_now)
 
 
+def test_a_failing_root_check_does_not_stop_its_consequences_from_paging(run_dag, world, slack_sink, db):
+    seed, campaign, lead = world
+    seed.send(lead, campaign, status="queued", created_at=T0 - timedelta(minutes=90))
+    db.execute("ALTER TABLE workflow_executions RENAME TO workflow_executions_moved")
+    states = run_dag(DAG_ID, T0)
+    assert states["workflow_execution_stopped.measure"] == "failed"
+    assert states["emails_stuck_queued.decide"] == "success"
+    sent = texts(slack_sink)
+    assert any(t.startswith("[CRITICAL] Emails Stuck in Queued Status: 1 emails") for t in sent)
+    assert any(
+        t.startswith("[CRITICAL] Task failed: nurture_alerts_15min.workflow_execution_stopped.measure")
+        for t in sent
+    )
+
+
 def test_silenced_alert_is_recorded_not_sent_and_announced_when_the_silence_ends(
     run_dag, world, slack_sink, db
 ):

@@ -98,3 +98,72 @@ def test_ensure_schema_is_safe_concurrently(leads_db):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_silence_end_is_announced_even_when_the_alert_was_paged_before_it(conn):
+    first = decide(conn, BAD, T0)
+    alert_state.deliver(conn, first, lambda: None, severity="critical", text="x", slack_conn_id="s")
+    alert_state.add_silence(
+        conn,
+        CHECK.key,
+        starts_at=T0 + timedelta(minutes=1),
+        ends_at=T0 + timedelta(hours=1),
+        reason="SendGrid incident",
+    )
+    silenced = decide(conn, BAD, T0 + timedelta(minutes=30))
+    assert silenced.kind is None and silenced.silenced_until
+    assert (
+        decide(conn, {"total": 0, "failed": 0, "failure_rate": None}, T0 + timedelta(minutes=35)).kind is None
+    )
+    ended = decide(conn, BAD, T0 + timedelta(minutes=65))
+    assert (ended.kind, ended.silence_ended) == ("fire", True)
+
+
+def test_a_change_that_failed_to_reach_slack_is_sent_by_the_next_run(conn):
+    from dataclasses import replace
+
+    check = get_check("workflow_execution_stopped")
+    one = {"stopped_workflows": 1, "stopped_names": "Lead Nurture - Email Sender"}
+    two = {
+        "stopped_workflows": 2,
+        "stopped_names": "Lead Nurture - Email Sender, Lead Nurture - Message Scheduler",
+    }
+
+    def decide_workflows(row, when):
+        finding = evaluate(replace(check), row)
+        return alert_state.record(
+            conn, finding, evaluated_at=when, repeat_interval=REPEAT, renotify_on_change="stopped_names"
+        ), finding
+
+    first, finding = decide_workflows(one, T0)
+    alert_state.deliver(
+        conn, first, lambda: None, severity="critical", text="x", slack_conn_id="s", value=finding.metrics
+    )
+    changed, _ = decide_workflows(two, T0 + timedelta(minutes=15))
+    assert changed.kind == "fire"
+
+    def slack_down():
+        raise RuntimeError("500")
+
+    with pytest.raises(RuntimeError):
+        alert_state.deliver(conn, changed, slack_down, severity="critical", text="x", slack_conn_id="s")
+    again, _ = decide_workflows(two, T0 + timedelta(minutes=30))
+    assert again.kind == "fire" and again.reason.startswith("changed")
+
+
+def test_an_evaluation_dated_in_the_future_moves_nothing(conn):
+    from datetime import UTC, datetime
+
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert decide(conn, BAD, future).reason.startswith("not recorded")
+    assert decide(conn, BAD, T0).kind == "fire"  # the real runs are not made stale
+
+
+def test_an_old_notify_does_not_send_after_a_later_evaluation(conn):
+    old = decide(conn, BAD, T0)
+    decide(conn, GOOD, T0 + timedelta(minutes=5))
+    sent = []
+    assert not alert_state.deliver(
+        conn, old, lambda: sent.append(1), severity="critical", text="x", slack_conn_id="s"
+    )
+    assert sent == []

@@ -1,7 +1,26 @@
--- Candidate rewrite of include/sql/checks/daily/measure_duplicate_events.sql (same output; keep
--- the original header). Counts come from one hash aggregate per event_hash and one per
--- sg_event_id; (sg_event_id, event_hash) pairs are grouped only for the repeated sg_event_ids,
--- instead of four sort-based COUNT(DISTINCT ...) passes over the whole day's events.
+-- Runbook Issue 2 "Duplicate Email Events", for the events stored in one day.
+-- Params: day_start, day_end (timestamptz): the day, half-open, on email_events.created_at.
+-- One SendGrid event is identified by payload->>'sg_event_id' when present (SendGrid's own id,
+-- the same on every retry of a webhook); event_hash is the Event Tracker's dedup key.
+-- Duplicates are looked for among the day's rows only (a retry across midnight is not seen).
+-- One row:
+--   total_events                   events created in the day
+--   unique_event_hashes            distinct non-NULL event_hash among them
+--   events_without_hash            of those, event_hash IS NULL (the hash cannot dedup them)
+--   duplicate_rows_same_hash       rows repeating an event_hash already seen that day (count
+--                                  minus distinct): duplicates the hash identifies
+--   duplicate_rows_missed_by_hash  rows sharing an sg_event_id with another row of the day but
+--                                  carrying another event_hash (or none): for each sg_event_id,
+--                                  its number of distinct hashes (each NULL counting as its own)
+--                                  minus 1. Above 0: the hash is not a stable id of the event;
+--                                  update the hash in the Event Tracker workflow (use sg_event_id)
+--   details                        jsonb array, at most 10 examples, hash misses first, then
+--                                  same-hash duplicates, most rows first: {kind ('missed_by_hash'
+--                                  or 'same_hash'), sg_event_id, event_hash, email_send_id,
+--                                  event_type, row_count, distinct_hashes, first_created_at,
+--                                  last_created_at}
+-- Implementation: one hash aggregate per event_hash and one per sg_event_id ((sg_event_id,
+-- event_hash) pairs grouped only for repeated sg_event_ids), not sort-based COUNT(DISTINCT)s.
 WITH day_events AS (
     SELECT
         ev.id,
