@@ -39,12 +39,13 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-HOST = "127.0.0.1"
+from dev.loopback_server import HOST, LoopbackServer
+
 DEFAULT_PORT = int(os.environ.get("NURTURE_FAKE_N8N_PORT", "5678"))
 DEV_API_KEY = "dev-n8n-api-key"  # a local dummy, not a secret
 DEFAULT_LIMIT = 100
@@ -110,8 +111,10 @@ def _decode_cursor(cursor: str) -> tuple[int, int] | None:
         return None
 
 
-class FakeN8n:
+class FakeN8n(LoopbackServer):
     """An HTTP server on 127.0.0.1 speaking the part of N8n's API v1 that nurture_ops uses."""
+
+    thread_name = "fake-n8n"
 
     def __init__(
         self,
@@ -128,53 +131,11 @@ class FakeN8n:
         self.queries: list[dict[str, list[str]]] = []  # the query of each call, same order
         self.repeat_cursor = repeat_cursor  # misbehave: always hand out the first page's cursor
         self.quiet = quiet
-        self._requested_port = port
+        super().__init__(port)
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> FakeN8n:
-        if self._server is not None:
-            raise RuntimeError("FakeN8n is already running")
-        server = ThreadingHTTPServer((HOST, self._requested_port), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-n8n", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeN8n:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # -- addresses -------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        if self._server is not None:
-            return self._server.server_address[1]
-        return self._requested_port
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:5678 (the API is under /api/v1)."""
-        return f"http://{HOST}:{self.port}"
+    def handler_class(self):
+        return _make_handler(self)
 
     def connection_json(self, api_key: str | None = None) -> str:
         """The Airflow connection (JSON form, conn_type http) pointing at this server."""

@@ -35,12 +35,13 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-HOST = "127.0.0.1"
+from dev.loopback_server import HOST, LoopbackServer
+
 DEFAULT_PORT = int(os.environ.get("NURTURE_SLACK_SINK_PORT", "8765"))
 # The webhook path the local connection uses: a dummy, not a secret.
 WEBHOOK_TOKEN = "T000/B000/XXX"
@@ -75,67 +76,26 @@ def _summary(payload: dict[str, Any]) -> str:
     return first[:160]
 
 
-class SlackSink:
+class SlackSink(LoopbackServer):
     """An HTTP server on 127.0.0.1 that records Slack incoming-webhook POSTs."""
 
+    thread_name = "slack-sink"
+
     def __init__(self, port: int = DEFAULT_PORT, jsonl_path: Path | str | None = None, quiet: bool = False):
-        self._requested_port = port
+        super().__init__(port)
         self.jsonl_path = Path(jsonl_path) if jsonl_path is not None else None
         self.quiet = quiet
         self._lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
         self._failures: collections.deque[int] = collections.deque()
         self._received = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
+    def handler_class(self):
+        return _make_handler(self)
 
-    def start(self) -> SlackSink:
-        """Bind 127.0.0.1:<port> and serve in a daemon thread. Raises OSError if the port is taken."""
-        if self._server is not None:
-            raise RuntimeError("SlackSink is already running")
+    def _before_start(self) -> None:
         if self.jsonl_path is not None:
             self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
-        server = ThreadingHTTPServer((HOST, self._requested_port), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="slack-sink", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> SlackSink:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # -- addresses -------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The bound port once started (the requested one before)."""
-        if self._server is not None:
-            return self._server.server_address[1]
-        return self._requested_port
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:8765"""
-        return f"http://{HOST}:{self.port}"
 
     @property
     def webhook_url(self) -> str:
