@@ -197,7 +197,12 @@ def failure_message(context: dict) -> dict:
     dag_id = getattr(ti, "dag_id", "?")
     task_id = getattr(ti, "task_id", "?")
     exception = context.get("exception")
-    error = f"{type(exception).__name__}: {exception}" if exception else "see the task log"
+    if exception is None:
+        error = "see the task log"
+    elif type(exception).__name__ == "AirflowFailException":  # bad input: the message says it all
+        error = str(exception)
+    else:
+        error = f"{type(exception).__name__}: {exception}"
     when = context.get("logical_date")
     when_text = when.isoformat() if isinstance(when, datetime) else str(context.get("run_id", ""))
     text = f"[CRITICAL] Task failed: {dag_id}.{task_id}: {_truncate(error, 300)}"

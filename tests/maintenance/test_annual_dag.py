@@ -115,7 +115,8 @@ def test_bad_cutoff_is_rejected_before_any_write(run_dag, db, seeded_sends, slac
         assert states["plan_archive"] == "failed"
         assert states["archive"] == states["archive_report"] == "upstream_failed"
         (failure,) = failures(slack_sink)
-        assert failure.startswith(f"[CRITICAL] Task failed: {DAG_ID}.plan_archive: ValueError: ")
+        assert failure.startswith(f"[CRITICAL] Task failed: {DAG_ID}.plan_archive: cutoff_date ")
+        assert failure.endswith("(bad input: not retried; nothing was changed)")
         assert message in failure
     assert snapshot(db) == before
     assert db.execute("SELECT TO_REGCLASS('email_sends_archive')").fetchone()[0] is None
