@@ -352,3 +352,26 @@ def send_once(
             (key, scope, text, slack_conn_id, dag_id, run_id, evaluated_at),
         )
     return True
+
+
+def send_unless_repeated(
+    conn, key: str, scope: str, text: str, send: Callable[[], None], *, at: datetime, repeat: timedelta
+) -> bool:
+    """Send unless the same `text` went out for (key, scope) within `repeat` before `at`.
+
+    For messages that have no resolve (task failures): the same text once per interval, a new
+    text at once. Recorded only after `send` succeeded, under the row lock, so a failed post is
+    retried by the next failure and two overlapping callbacks send once."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        row = _lock_row(cur, key, scope)
+        last = row["last_notified_at"]
+        if row["last_summary"] == text and last is not None and timedelta(0) <= at - last < repeat:
+            return False
+        send()
+        cur.execute(
+            f"""UPDATE {SCHEMA}.alert_state SET last_summary = %s, last_notified_at = %s, last_evaluated_at = %s,
+                    firing = TRUE, status = 'critical', notifications_sent = notifications_sent + 1
+                WHERE alert_key = %s AND scope = %s""",
+            (text, at, at, key, scope),
+        )
+    return True

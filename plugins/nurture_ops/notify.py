@@ -11,7 +11,7 @@ Every message's top-level `text` (what Slack shows in notifications) starts with
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from nurture_ops.catalog import Check
@@ -223,9 +223,42 @@ def failure_message(context: dict) -> dict:
     return {"text": text, "blocks": blocks}
 
 
+FAILURE_REPEAT = timedelta(hours=4)
+
+
 def task_failure_callback(context: dict) -> None:
-    """on_failure_callback for every task (in default_args): post the failure to slack_alerts."""
+    """on_failure_callback for every task (in default_args): post the failure to slack_alerts.
+
+    The same task failing with the same error every 5 minutes is posted once, then again after
+    4 hours (state in nurture_ops.alert_state, key task_failed); when the database cannot be
+    reached the failure is posted without that check: a message too many beats a lost one.
+    Never raises: the task has failed already, and a callback error must not hide that."""
+    from nurture_ops import alert_state, db
+    from nurture_ops.windows import run_time
+
+    message = failure_message(context)
+    ti = context.get("ti") or context.get("task_instance")
+    scope = f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"
+    tried = []
+
+    def post() -> None:
+        tried.append(True)
+        send(message, ALERTS_CONN_ID)
+
     try:
-        send(failure_message(context), ALERTS_CONN_ID)
-    except Exception:  # the task has failed already; a callback error must not hide that
+        with db.connect(connect_timeout=5, statement_timeout_ms=10_000) as conn:
+            alert_state.ensure_schema(conn)
+            if not alert_state.send_unless_repeated(
+                conn, "task_failed", scope, message["text"], post, at=run_time(context), repeat=FAILURE_REPEAT
+            ):
+                log.info("Task failure already posted within %s: %s", FAILURE_REPEAT, message["text"])
+        return
+    except Exception:
+        if tried:  # Slack refused it; the next failure of this task posts again
+            log.exception("Could not post the task failure to Slack")
+            return
+        log.warning("Could not check earlier failure posts (no database?); posting", exc_info=True)
+    try:
+        post()
+    except Exception:
         log.exception("Could not post the task failure to Slack")

@@ -236,3 +236,26 @@ def test_n8n_unreachable_fails_the_remediation_but_the_alert_still_goes_out(
         t.startswith("[CRITICAL] Task failed: nurture_alerts_5min.high_email_failure_rate.remediate")
         for t in sent
     )
+
+
+def test_a_persistent_task_failure_is_posted_once_then_after_the_repeat_interval(
+    run_dag, world, slack_sink, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_VAR_NURTURE_OPS_THRESHOLDS", "{not json")
+    for minutes in (0, 5, 10):
+        run_dag("nurture_alerts_5min", T0 + timedelta(minutes=minutes))
+    run_dag("nurture_alerts_5min", T0 + timedelta(hours=4, minutes=5))
+    failures = [t for t in texts(slack_sink) if t.startswith("[CRITICAL] Task failed")]
+    assert len(failures) == 2
+    assert "nurture_ops_thresholds is not valid JSON" in failures[0]
+
+
+def test_task_failures_are_posted_even_without_the_database(run_dag, world, slack_sink, monkeypatch):
+    from nurture_ops import notify
+
+    class TI:
+        dag_id, task_id, log_url = "nurture_alerts_5min", "some_task", None
+
+    monkeypatch.setenv("AIRFLOW_CONN_LEADS_DB", '{"conn_type": "postgres", "host": "127.0.0.1", "port": 1}')
+    notify.task_failure_callback({"ti": TI(), "exception": RuntimeError("boom"), "logical_date": T0})
+    assert texts(slack_sink) == ["[CRITICAL] Task failed: nurture_alerts_5min.some_task: RuntimeError: boom"]
