@@ -201,3 +201,18 @@ def test_database_down_holds_everything_back_silently(run_dag, world, slack_sink
     assert states["database_unreachable"] == "success"
     assert states["workflow_execution_stopped.measure"] == "skipped"
     assert slack_sink.payloads() == []  # the 5-minute DAG owns Database Connection Lost
+
+
+def test_warnings_go_to_slack_warnings_when_it_exists(run_dag, world, slack_sink, monkeypatch, tmp_path):
+    from dev.slack_sink import SlackSink
+
+    seed, campaign, lead = world
+    run_workflows(seed, T0)
+    seed.enrollment(lead, campaign, next_send_at=T0 - timedelta(hours=1))  # overdue: a warning
+    seed.send(lead, campaign, status="queued", created_at=T0 - timedelta(minutes=90))  # stuck: critical
+    with SlackSink(port=0, jsonl_path=tmp_path / "warnings.jsonl", quiet=True) as warnings_sink:
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_WARNINGS", warnings_sink.connection_json())
+        run_dag(DAG_ID, T0)
+        warnings = [p["text"] for p in warnings_sink.payloads()]
+    assert [t.split(":")[0] for t in warnings] == ["[WARNING] Overdue Enrollments"]
+    assert [t.split(":")[0] for t in texts(slack_sink)] == ["[CRITICAL] Emails Stuck in Queued Status"]
