@@ -82,7 +82,7 @@ def probe(conn_id: str = db.LEADS_DB_CONN_ID) -> dict:
     """Connect and run SELECT 1 with short timeouts; never raises."""
     try:
         with db.connect(conn_id, connect_timeout=PROBE_TIMEOUT_SECONDS, statement_timeout_ms=5000) as conn:
-            conn.execute("SELECT 1")
+            db.fetch_one(conn, DATABASE_CONNECTION_LOST.sql)
         return {"ok": True}
     except Exception as exc:  # every failure is an answer here: unreachable, refused, misconfigured
         return {
@@ -287,10 +287,11 @@ def check_group(check_key: str) -> CheckGroup:
                 raise AirflowSkipException("nothing to send: decide did not run or found nothing new")
             decision = alert_state.Decision.from_dict(decided)
             finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
-            live_check = load_settings().check(check_key)
+            settings = load_settings()
+            live_check = settings.check(check_key)
             remediation = None
             if live_check.remediation and decision.kind in ("fire", "remind"):
-                spec, mode, _ = load_settings().remediation(live_check.remediation)
+                spec, mode, _ = settings.remediation(live_check.remediation)
                 remediation = ti.xcom_pull(task_ids=f"{check_key}.remediate")
                 if remediation is None and mode != "off":
                     remediation = {

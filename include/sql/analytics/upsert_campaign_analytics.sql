@@ -4,7 +4,7 @@
 --         computed_at (timestamptz): written to computed_at (from the caller, so a rerun over
 --         unchanged data writes identical rows).
 -- Fixes over the runbook's query: half-open window on the raw timestamp instead of
--- DATE(actual_send_time) = CURRENT_DATE - 1; the campaign comes from email_sends itself, not a
+-- day cast of actual_send_time against the current date; the campaign comes from email_sends itself, not a
 -- join on enrollments (the monthly cleanup archives completed enrollments, which made their sends
 -- vanish from the rollup); every column is computed and updated, not five of them.
 -- One row per campaign that sent in the day (days without sends write nothing):
