@@ -41,7 +41,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from nurture_ops.tasks import check_group, default_args, probe_database, utc, wire_inhibitions
+from nurture_ops.alerting import check_group, default_args, probe_database, utc, wire_inhibitions
 
 CHECKS = ["workflow_execution_stopped", "emails_stuck_queued", "overdue_enrollments"]
 

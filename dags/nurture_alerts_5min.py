@@ -42,7 +42,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from nurture_ops.tasks import check_group, default_args, probe_database, utc
+from nurture_ops.alerting import check_group, default_args, probe_database, utc
 
 with DAG(
     dag_id="nurture_alerts_5min",

@@ -31,8 +31,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
-from nurture_ops.analytics_tasks import plan_days, rollup_campaign_analytics
-from nurture_ops.tasks import default_args, utc
+from nurture_ops.alerting import default_args, utc
+from nurture_ops.analytics_rollup import plan_days, rollup_campaign_analytics
 
 DATE_PARAM = {"type": ["null", "string"], "format": "date"}
 

@@ -41,8 +41,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 
-from nurture_ops.maintenance_tasks import archive_old_data, archive_report, plan_archive
-from nurture_ops.tasks import default_args, utc
+from nurture_ops.alerting import default_args, utc
+from nurture_ops.annual_archive import archive_old_data, archive_report, plan_archive
 
 with DAG(
     dag_id="nurture_annual_archive",

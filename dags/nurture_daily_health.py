@@ -48,8 +48,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from nurture_ops.digest import daily_digest_task
-from nurture_ops.tasks import check_group, default_args, probe_database, utc
+from nurture_ops.alerting import check_group, default_args, probe_database, utc
+from nurture_ops.daily_health import daily_digest_task
 
 CHECKS = [
     "kpi_review",

@@ -53,7 +53,8 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from nurture_ops.maintenance_tasks import (
+from nurture_ops.alerting import default_args, utc
+from nurture_ops.monthly_maintenance import (
     analyze_tables,
     cleanup_completed_enrollments,
     invalid_indexes,
@@ -63,7 +64,6 @@ from nurture_ops.maintenance_tasks import (
     review_slow_workflows,
     silence_alerts,
 )
-from nurture_ops.tasks import default_args, utc
 
 # The alerts the maintenance's own load could trip (slower sends, a scheduler held up).
 SILENCED_ALERTS = ["overdue_enrollments", "emails_stuck_queued"]

@@ -36,19 +36,12 @@ last, projected date the limit is reached at that rate, and the scaling that app
   `nurture_weekly_review.export_workflow_definitions` and the `n8n_api` connection.
 """
 
-import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, ObjectStoragePath, TriggerRule, Variable, get_current_context, task
+from airflow.sdk import DAG
 
-from nurture_ops import audit, db, reports
-from nurture_ops.tasks import default_args, post_report, probe_database, utc
-from nurture_ops.windows import run_time
-
-
-def quarter():
-    return reports.quarter_window(run_time(get_current_context()))
-
+from nurture_ops.alerting import default_args, probe_database, utc
+from nurture_ops.quarterly_audit import audit_summary, capacity_review, recovery_readiness, schema_readiness
 
 with DAG(
     dag_id="nurture_quarterly_audit",
@@ -62,38 +55,6 @@ with DAG(
     tags=["nurture", "quarterly"],
     doc_md=__doc__,
 ):
-
-    @task
-    def capacity_review() -> dict:
-        """Runbook 5 "Current Capacity": level, growth and projected date for each limit."""
-        with db.connect() as conn:
-            return audit.capacity_review(conn, as_of=quarter().end, quarter_start=quarter().start)
-
-    @task
-    def schema_readiness() -> dict:
-        """Runbook 6 "Verify all tables present", "Run schema validation queries"."""
-        with db.connect() as conn:
-            return audit.schema_readiness(conn)
-
-    @task
-    def recovery_readiness() -> dict:
-        """Runbook 6 "Import workflow definitions": is the last workflow export recent?"""
-        url = reports.backup_url(Variable.get(reports.BACKUP_URL_VARIABLE, default=None), os.environ)
-        root = ObjectStoragePath(url)
-        complete = [p.name for p in root.iterdir() if (p / "manifest.json").exists()] if root.exists() else []
-        return reports.export_recency(complete, run_time(get_current_context()), location=url)
-
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def audit_summary() -> str:
-        """One [INFO] "Quarterly audit" message, whatever failed upstream."""
-        ti = get_current_context()["ti"]
-        sections, summary = reports.quarterly_report(
-            {part: ti.xcom_pull(task_ids=part) for part in reports.QUARTERLY_PARTS},
-            quarter=quarter(),
-            database=ti.xcom_pull(task_ids="probe_database", key="probe"),
-        )
-        return post_report("Quarterly audit", sections, summary=summary)
-
     database_parts = [capacity_review(), schema_readiness()]
     probe_database(owns_alert=False) >> database_parts
     [*database_parts, recovery_readiness()] >> audit_summary()

@@ -40,20 +40,19 @@ posted to Slack and the weekly summary still goes out, saying so: fix N8n or the
 then clear the task. Restoring: N8n > Import from file, one workflow JSON at a time.
 """
 
-import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, TriggerRule, Variable, get_current_context, task
+from airflow.sdk import DAG
 
-from nurture_ops import db, reports, review
-from nurture_ops.n8n import N8nClient, export_workflows
-from nurture_ops.tasks import default_args, post_report, probe_database, utc
-from nurture_ops.windows import run_time
-
-
-def week():
-    return reports.week_window(run_time(get_current_context()))
-
+from nurture_ops.alerting import default_args, probe_database, utc
+from nurture_ops.weekly_review import (
+    export_workflow_definitions,
+    query_performance,
+    scheduler_performance,
+    sender_performance,
+    unsubscribe_feedback,
+    weekly_summary,
+)
 
 with DAG(
     dag_id="nurture_weekly_review",
@@ -67,54 +66,6 @@ with DAG(
     tags=["nurture", "weekly"],
     doc_md=__doc__,
 ):
-
-    @task
-    def query_performance() -> dict:
-        """Runbook 4 "Query Performance Review": slowest statements on the runbook's tables."""
-        with db.connect() as conn:
-            return review.slow_queries(conn)
-
-    @task
-    def scheduler_performance() -> dict:
-        """Runbook 4 "Scheduler Performance": Process 1000 enrollments in < 10 seconds."""
-        with db.connect() as conn:
-            return review.scheduler_performance(conn, week_start=week().start, week_end=week().end)
-
-    @task
-    def sender_performance() -> dict:
-        """Runbook 4 "Sender Performance": Send 100 emails per minute."""
-        with db.connect() as conn:
-            return review.sender_performance(conn, week_start=week().start, week_end=week().end)
-
-    @task
-    def unsubscribe_feedback() -> dict:
-        """Runbook 7 "Review unsubscribe feedback": per campaign, with reasons."""
-        with db.connect() as conn:
-            return review.unsubscribe_feedback(conn, week_start=week().start, week_end=week().end)
-
-    @task
-    def export_workflow_definitions() -> dict:
-        """Runbook 6 "Workflow Definitions (Weekly)": every N8n workflow to the backup URL."""
-        context = get_current_context()
-        url = reports.backup_url(Variable.get(reports.BACKUP_URL_VARIABLE, default=None), os.environ)
-        try:
-            return export_workflows(N8nClient.from_connection(), url, export_date=run_time(context).date())
-        except Exception as exc:  # the summary quotes it; the task still fails
-            context["ti"].xcom_push(key="error", value=str(exc)[:500])
-            raise
-
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def weekly_summary() -> str:
-        """One [INFO] "Weekly review" message, whatever failed upstream."""
-        ti = get_current_context()["ti"]
-        sections, summary = reports.weekly_report(
-            {part: ti.xcom_pull(task_ids=part) for part in reports.WEEKLY_PARTS},
-            week=week(),
-            database=ti.xcom_pull(task_ids="probe_database", key="probe"),
-            export_error=ti.xcom_pull(task_ids="export_workflow_definitions", key="error"),
-        )
-        return post_report("Weekly review", sections, summary=summary)
-
     database_parts = [
         query_performance(),
         scheduler_performance(),

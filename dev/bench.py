@@ -62,7 +62,7 @@ REPO = Path(__file__).resolve().parent.parent
 for _path in (REPO / "plugins", REPO):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
-# nurture_ops.tasks imports Airflow, which writes a config into AIRFLOW_HOME (~/airflow if unset).
+# nurture_ops.alerting imports Airflow, which writes a config into AIRFLOW_HOME (~/airflow if unset).
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".local" / "bench" / "airflow"))
 
 import psycopg  # noqa: E402
@@ -879,8 +879,8 @@ def _step(conn: psycopg.Connection, label: str, statement: str, params: dict, ti
 
 def generate(dbname: str, shape: Shape) -> dict[str, Any]:
     """Create `dbname` with the schema and fill it; returns timings (seconds) per step."""
-    from nurture_ops import analytics
-    from nurture_ops.windows import day_bounds
+    from nurture_ops.core import analytics
+    from nurture_ops.core.windows import day_bounds
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -1075,7 +1075,7 @@ class RecordingCursor(psycopg.Cursor):
 
 def _install_render_labels() -> None:
     """Remember which include/sql file rendered each statement (nurture_ops.db calls sql.render)."""
-    from nurture_ops import sql as nurture_sql
+    from nurture_ops.core import sql as nurture_sql
 
     if getattr(nurture_sql.render, "_bench_wrapped", False):
         return
@@ -1243,7 +1243,7 @@ def _time_statement(conn: psycopg.Connection, query: str, params: Any, repeats: 
 
 
 def measure(conn: psycopg.Connection, item: Item, repeats: int, table_rows: dict[str, int]) -> None:
-    from nurture_ops.evaluate import plain
+    from nurture_ops.core.text import plain
 
     for attempt in range(repeats):
         first = attempt == 0
@@ -1297,11 +1297,15 @@ def measure(conn: psycopg.Connection, item: Item, repeats: int, table_rows: dict
 
 
 def build_items(shape: Shape) -> list[Item]:
-    from nurture_ops import analytics, audit, db, digest, review
-    from nurture_ops.catalog import CHECKS
-    from nurture_ops.reports import quarter_window, week_window
-    from nurture_ops.tasks import measure_params
-    from nurture_ops.thresholds import build_settings
+    from nurture_ops.alerting.measure import measure_params
+    from nurture_ops.core import analytics, db
+    from nurture_ops.core.catalog import CHECKS
+    from nurture_ops.core.settings import build_settings
+    from nurture_ops.core.windows import quarter_window, week_window
+    from nurture_ops.daily_health import logic as digest
+    from nurture_ops.quarterly_audit import capacity as audit_capacity
+    from nurture_ops.quarterly_audit import schema as audit_schema
+    from nurture_ops.weekly_review import logic as review
 
     at = shape.end
     settings = build_settings()
@@ -1354,10 +1358,10 @@ def build_items(shape: Shape) -> list[Item]:
             "audit.capacity_review",
             "audit",
             "quarterly",
-            lambda c: audit.capacity_review(c, as_of=quarter.end, quarter_start=quarter.start),
+            lambda c: audit_capacity.capacity_review(c, as_of=quarter.end, quarter_start=quarter.start),
             memory=True,
         ),
-        Item("audit.schema_readiness", "audit", "quarterly", audit.schema_readiness, memory=True),
+        Item("audit.schema_readiness", "audit", "quarterly", audit_schema.schema_readiness, memory=True),
         Item(
             "review.scheduler_performance",
             "review",
@@ -1400,7 +1404,7 @@ def _dagrun_timeout_s(cadence: str) -> float | None:
 def _statement_timeout_ms() -> int | None:
     import inspect
 
-    from nurture_ops import db
+    from nurture_ops.core import db
 
     default = inspect.signature(db.connect).parameters["statement_timeout_ms"].default
     return default if isinstance(default, int) else None

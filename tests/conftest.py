@@ -37,7 +37,11 @@ for name in list(os.environ):
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
 from dev import pg  # noqa: E402
+from dev.fake_n8n import FakeN8n, make_workflow  # noqa: E402
 from dev.slack_sink import SlackSink  # noqa: E402
+from tests.archive_rows import seeded_enrollments, seeded_sends  # noqa: E402, F401 (fixtures)
+from tests.builders import Seed  # noqa: E402
+from tests.review_rows import Rows  # noqa: E402
 
 # One template per pytest process: parallel sessions on the same server never collide.
 TEMPLATE_DB = f"nurture_test_template_{os.getpid()}"
@@ -161,3 +165,22 @@ def run_dag(dagbag, airflow_db, leads_db, slack_sink):
         return states
 
     return run
+
+
+@pytest.fixture
+def seed(db) -> Seed:
+    return Seed(db)
+
+
+@pytest.fixture
+def rows(db) -> Rows:
+    return Rows(db)
+
+
+@pytest.fixture
+def fake_n8n():
+    """A FakeN8n on 127.0.0.1 (free port) with 7 workflows; stopped after the test."""
+    workflows = [make_workflow(f"w{i}", f"Workflow {i}") for i in range(1, 8)]
+    server = FakeN8n(workflows, port=0).start()
+    yield server
+    server.stop()

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from nurture_ops.tasks import ALLOWED_TAGS, OWNER
+from nurture_ops.alerting.defaults import ALLOWED_TAGS, OWNER
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p.stem for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))

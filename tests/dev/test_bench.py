@@ -14,7 +14,7 @@ import psycopg
 
 from dev import pg
 from dev.bench import Shape, analyse_plan
-from nurture_ops.catalog import CHECKS
+from nurture_ops.core.catalog import CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 DAYS, PER_DAY, ORGS, ACTIVE = 1, 2000, 5, 3000

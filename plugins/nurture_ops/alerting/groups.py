@@ -1,0 +1,319 @@
+"""The few TaskFlow building blocks DAG files assemble.
+
+    probe_database()      branch: database reachable -> the checks; unreachable -> the
+                          Database Connection Lost alert (5-minute DAG) or nothing (others)
+    check_group(key)      TaskGroup: measure (runs the check's SQL) -> decide (@task.branch:
+                          evaluate + alert state) -> remediate? -> notify | nothing_to_do
+    wire_inhibitions()    root cause's decide before its consequences' decide, and its notify
+                          after them, so its message names what it held back.
+
+Every task reads the run's time from its context (windows.py) and its thresholds from the
+Variables when it runs (thresholds.py); nothing here runs at DAG-parse time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import Label, TaskGroup, TriggerRule, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from nurture_ops.alerting import notify
+from nurture_ops.alerting import state as alert_state
+from nurture_ops.alerting.measure import run_measure
+from nurture_ops.alerting.remediation import RUNNERS, RunInfo
+from nurture_ops.core import db
+from nurture_ops.core.catalog import DATABASE_CONNECTION_LOST, get_check
+from nurture_ops.core.evaluate import Finding, evaluate
+from nurture_ops.core.settings import load_settings
+from nurture_ops.core.windows import run_time
+
+log = logging.getLogger(__name__)
+
+
+PROBE_TIMEOUT_SECONDS = 5
+
+
+def classify_db_error(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "password" in text or "authentication" in text or ("role" in text and "does not exist" in text):
+        return "auth"
+    if "timeout" in text or "timed out" in text:
+        return "timeout"
+    if "refused" in text or "could not connect" in text or "no route" in text:
+        return "refused"
+    if "could not translate host name" in text or "name or service not known" in text:
+        return "dns"
+    if "database" in text and "does not exist" in text:
+        return "missing database"
+    if "conn_id" in text or "isn't defined" in text or "not found" in text:
+        return "missing connection"
+    return type(exc).__name__
+
+
+def probe(conn_id: str = db.LEADS_DB_CONN_ID) -> dict:
+    """Connect and run SELECT 1 with short timeouts; never raises."""
+    try:
+        with db.connect(conn_id, connect_timeout=PROBE_TIMEOUT_SECONDS, statement_timeout_ms=5000) as conn:
+            db.fetch_one(conn, DATABASE_CONNECTION_LOST.sql)
+        return {"ok": True}
+    except Exception as exc:  # every failure is an answer here: unreachable, refused, misconfigured
+        return {
+            "ok": False,
+            "error_class": classify_db_error(exc),
+            "error": str(exc).strip().splitlines()[0][:300],
+        }
+
+
+def _following(context, exclude: set[str]) -> list[str]:
+    return sorted(set(context["task"].downstream_task_ids) - exclude)
+
+
+def probe_database(*, owns_alert: bool) -> object:
+    """Branch on database reachability. Only the 5-minute DAG (owns_alert) pages about it:
+    its alert state lives in an Airflow Variable, since the database that holds the others is
+    the one that is down."""
+    lost_id = DATABASE_CONNECTION_LOST.key if owns_alert else "database_unreachable"
+
+    @task.branch(task_id="probe_database")
+    def probe_database_task() -> list[str]:
+        context = get_current_context()
+        result = probe()
+        context["ti"].xcom_push(key="probe", value=result)
+        checks = _following(context, {lost_id})
+        if not owns_alert:
+            if result["ok"]:
+                return checks
+            log.warning(
+                "Database unreachable (%s); checks held back: %s", result["error_class"], result["error"]
+            )
+            return [lost_id]
+        at = run_time(context)
+        outage = alert_state.read_outage()
+        if result["ok"]:
+            # Recovery: resolve a notified outage along with running the checks.
+            return checks + ([lost_id] if outage.get("notified") else [])
+        repeat = timedelta(minutes=load_settings().repeat_interval_minutes)
+        last = outage.get("last_notified_at")
+        due = not outage.get("notified") or at - datetime.fromisoformat(last) >= repeat
+        log.error("Database unreachable (%s): %s; alert due: %s", result["error_class"], result["error"], due)
+        return [lost_id] if due else []
+
+    probe_task = probe_database_task()
+    if owns_alert:
+        probe_task >> Label("unreachable, or back after an outage") >> database_connection_lost()
+    else:
+        probe_task >> Label("unreachable: checks held back") >> EmptyOperator(task_id="database_unreachable")
+    return probe_task
+
+
+@task(task_id=DATABASE_CONNECTION_LOST.key)
+def database_connection_lost() -> str:
+    """Fire, remind or resolve the Database Connection Lost alert; state in an Airflow Variable."""
+    context = get_current_context()
+    check = DATABASE_CONNECTION_LOST
+    result = context["ti"].xcom_pull(task_ids="probe_database", key="probe")
+    at = run_time(context)
+    outage = alert_state.read_outage()
+    if result["ok"]:
+        if not outage:  # a retry after the resolve was sent and recorded
+            return "already resolved"
+        since = outage.get("first_failed_at", "?")
+        finding = Finding(
+            check.key, check.title, "ok", f"the database is reachable again (down since {since[:16]} UTC)", {}
+        )
+        message = notify.alert_message(check, finding, kind="resolve", run_url=notify.run_url(context))
+        notify.send(message, notify.ALERTS_CONN_ID)
+        alert_state.clear_outage()
+        return "resolved"
+    summary = check.summary.format(**result)
+    finding = Finding(check.key, check.title, "critical", summary, {"error_class": result["error_class"]})
+    if outage.get("last_notified_at") == at.isoformat():  # a retry of this run after it was sent
+        return "already sent"
+    kind = "remind" if outage.get("notified") else "fire"
+    first = outage.get("first_failed_at") or at.isoformat()
+    message = notify.alert_message(
+        check,
+        finding,
+        kind=kind,
+        run_url=notify.run_url(context),
+        first_fired_at=first,
+        held_back=[
+            {
+                "alert_key": "every other check",
+                "last_summary": "not evaluated while the database is unreachable",
+            }
+        ],
+    )
+    notify.send(message, notify.ALERTS_CONN_ID)
+    state = {"first_failed_at": first, "notified": True, "last_notified_at": at.isoformat(), **result}
+    alert_state.write_outage(state)
+    return kind
+
+
+class CheckGroup:
+    """Handles to one check's tasks, for wiring in DAG files."""
+
+    def __init__(self, check_key: str, group: TaskGroup, measure, decide, notify_task):
+        self.check_key, self.group, self.measure, self.decide, self.notify = (
+            check_key,
+            group,
+            measure,
+            decide,
+            notify_task,
+        )
+
+
+def check_group(check_key: str) -> CheckGroup:
+    check = get_check(check_key)  # fail at parse time on a typo: a catalog lookup, no I/O
+    with TaskGroup(group_id=check_key, tooltip=check.title) as group:
+
+        @task(task_id="measure", doc_md=f"Runs include/sql/{check.sql} for the run's window.")
+        def measure() -> dict:
+            context = get_current_context()
+            settings = load_settings()
+            live_check = settings.check(check_key)
+            at = run_time(context)
+            with db.connect() as conn:
+                row = run_measure(conn, live_check, at)
+            log.info("%s at %s: %s", live_check.title, at.isoformat(), row)
+            return {"row": row, "evaluated_at": at.isoformat()}
+
+        @task.branch(task_id="decide")
+        def decide(measured: dict) -> list[str]:
+            context = get_current_context()
+            settings = load_settings()
+            live_check = settings.check(check_key)
+            finding = evaluate(live_check, measured["row"])
+            at = datetime.fromisoformat(measured["evaluated_at"])
+            with db.connect() as conn:
+                alert_state.ensure_schema(conn)
+                decision = alert_state.record(
+                    conn,
+                    finding,
+                    evaluated_at=at,
+                    repeat_interval=timedelta(minutes=settings.repeat_interval_minutes),
+                    inhibitors=live_check.inhibited_by,
+                    renotify_on_change=live_check.renotify_on_change,
+                )
+            log.info("%s: %s -> %s (%s)", live_check.title, finding.status, decision.kind, decision.reason)
+            ti = context["ti"]
+            ti.xcom_push(key="finding", value=finding.to_dict())
+            ti.xcom_push(key="decision", value=decision.to_dict())
+            prefix = f"{check_key}."
+            chosen = []
+            if decision.kind in ("fire", "remind") and live_check.remediation:
+                _, mode, _ = settings.remediation(live_check.remediation)
+                if mode != "off":
+                    chosen.append(prefix + "remediate")
+            if decision.due:
+                chosen.append(prefix + "notify")
+            own = {prefix + t for t in ("remediate", "notify", "nothing_to_do")}
+            return (chosen or [prefix + "nothing_to_do"]) + _following(context, own)
+
+        # ALL_DONE: a failed remediation must not hold back the alert it belongs to. When decide
+        # chose another path it skips this task itself; when decide did not run, there is no
+        # decision to send and the task skips.
+        @task(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
+        def notify_task() -> str:
+            context = get_current_context()
+            ti = context["ti"]
+            decided = ti.xcom_pull(task_ids=f"{check_key}.decide", key="decision")
+            if not decided or not decided["kind"]:
+                raise AirflowSkipException("nothing to send: decide did not run or found nothing new")
+            decision = alert_state.Decision.from_dict(decided)
+            finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
+            settings = load_settings()
+            live_check = settings.check(check_key)
+            remediation = None
+            if live_check.remediation and decision.kind in ("fire", "remind"):
+                spec, mode, _ = settings.remediation(live_check.remediation)
+                remediation = ti.xcom_pull(task_ids=f"{check_key}.remediate")
+                if remediation is None and mode != "off":
+                    remediation = {
+                        "title": spec.title,
+                        "mode": mode,
+                        "outcome": "failed",
+                        "message": "the remediate task failed: see its log; nothing is known to have changed",
+                    }
+            severity = finding.status if decision.kind != "resolve" else None
+            # A [RESOLVED] goes where the alert went: route by the severity Slack last heard.
+            sent_severity = decision.seen_notified_severity or live_check.severity
+            conn_id = notify.route(finding.status if decision.kind != "resolve" else sent_severity)
+            with db.connect() as conn:
+                held_back = alert_state.held_back_by(conn, check_key) if decision.kind != "resolve" else []
+                message = notify.alert_message(
+                    live_check,
+                    finding,
+                    kind=decision.kind,
+                    run_url=notify.run_url(context),
+                    first_fired_at=decision.first_fired_at,
+                    held_back=held_back,
+                    remediation=remediation,
+                    silence_ended=decision.silence_ended,
+                )
+                sent = alert_state.deliver(
+                    conn,
+                    decision,
+                    lambda: notify.send(message, conn_id),
+                    severity=severity,
+                    text=message["text"],
+                    slack_conn_id=conn_id,
+                    dag_id=ti.dag_id,
+                    run_id=ti.run_id,
+                    value=finding.metrics,
+                )
+            log.info("%s: %s", "sent" if sent else "already sent by an overlapping run", message["text"])
+            return message["text"] if sent else "already sent"
+
+        measured = measure()
+        decision_task = decide(measured)
+        notify_handle = notify_task()
+        nothing_to_do = EmptyOperator(task_id="nothing_to_do")
+        decision_task >> Label("alert due") >> notify_handle
+        decision_task >> Label("ok, no data, or already notified") >> nothing_to_do
+        if check.remediation:
+            remediate = remediate_task(check_key)
+            decision_task >> Label("remediation enabled") >> remediate >> notify_handle
+    return CheckGroup(check_key, group, measured, decision_task, notify_handle)
+
+
+def remediate_task(check_key: str):
+    @task(task_id="remediate")
+    def remediate() -> dict:
+        context = get_current_context()
+        ti = context["ti"]
+        settings = load_settings()
+        live_check = settings.check(check_key)
+        finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
+        spec, mode, cap = settings.remediation(live_check.remediation)
+        run = RunInfo(ti.dag_id, ti.run_id, ti.task_id, run_time(context))
+        with db.connect() as conn:
+            return RUNNERS[spec.key](
+                conn,
+                spec,
+                mode=mode,
+                max_rows=cap,
+                run=run,
+                reason=f"{live_check.title}: {finding.summary}",
+                alert_key=check_key,
+                check_params=live_check.params,
+            )
+
+    return remediate()
+
+
+def wire_inhibitions(groups: list[CheckGroup]) -> None:
+    """Within one DAG: a root cause decides before its consequences, and its message waits for
+    them so it can name what it held back. Across DAGs, inhibition reads the alert state."""
+    by_key = {g.check_key: g for g in groups}
+    for group in groups:
+        for inhibition in get_check(group.check_key).inhibited_by:
+            root = by_key.get(inhibition.root)
+            if root is not None:
+                root.decide >> group.decide
+                # The root's own failure must not stop the consequence from being evaluated.
+                group.decide.operator.trigger_rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+                group.decide >> root.notify

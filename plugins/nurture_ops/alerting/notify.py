@@ -1,0 +1,258 @@
+"""Every Slack message of the package: Block Kit building (pure) and delivery.
+
+Messages go through the Slack provider's incoming-webhook hook. Critical alerts and task
+failures use the `slack_alerts` connection; warnings use `slack_warnings` when it exists, else
+`slack_alerts`. Locally `slack_alerts` points at the Slack sink (dev/slack_sink.py).
+
+Every message's top-level `text` (what Slack shows in notifications) starts with [CRITICAL],
+[WARNING], [RESOLVED] or [INFO], then the runbook title and the value.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from nurture_ops.core.catalog import Check
+from nurture_ops.core.evaluate import Finding, describe_threshold
+from nurture_ops.core.text import (
+    EMOJI,
+    context_block,
+    fmt,
+    fmt_level,
+    header,
+    numbered_lines,
+    section,
+    truncate,
+)
+
+log = logging.getLogger(__name__)
+
+ALERTS_CONN_ID = "slack_alerts"
+WARNINGS_CONN_ID = "slack_warnings"
+SLACK_TIMEOUT_SECONDS = 10
+
+
+def _detail_lines(check: Check, details: Any, limit: int = 5) -> list[str]:
+    blocks = []
+    for spec in check.details:
+        rows = details.get(spec.key) if isinstance(details, dict) and spec.key else details
+        if not isinstance(rows, list) or not rows:
+            continue
+        lines = []
+        for row in rows[:limit]:
+            values = {k: fmt(v) for k, v in row.items()} if isinstance(row, dict) else {}
+            try:
+                lines.append("• " + spec.line.format(**values))
+            except (KeyError, IndexError, ValueError):
+                lines.append("• " + ", ".join(f"{k}: {v}" for k, v in values.items()))
+        blocks.append(f"*{spec.title}*\n" + "\n".join(lines))
+    return blocks
+
+
+def threshold_text(check: Check, finding: Finding) -> str:
+    if finding.breached:
+        level = finding.breached["level"]
+        return f"threshold {fmt_level(level)}{finding.breached['unit']}"
+    return describe_threshold(check.thresholds[0]) if check.thresholds else ""
+
+
+def alert_text(check: Check, finding: Finding, kind: str) -> str:
+    """The notification fallback: '[CRITICAL] High Email Failure Rate: 14.3% of 420 ... (threshold 10%)'."""
+    label = "RESOLVED" if kind == "resolve" else finding.status.upper()
+    threshold = threshold_text(check, finding)
+    suffix = f" ({threshold})" if threshold else ""
+    reminder = " (still firing)" if kind == "remind" else ""
+    return f"[{label}] {check.title}{reminder}: {finding.summary}{suffix}"
+
+
+def alert_message(
+    check: Check,
+    finding: Finding,
+    *,
+    kind: str,
+    run_url: str | None = None,
+    first_fired_at: str | None = None,
+    held_back: list[dict] | None = None,
+    remediation: dict | None = None,
+    silence_ended: bool = False,
+) -> dict:
+    """Slack payload {text, blocks} for a fire / remind / resolve of one check."""
+    text = alert_text(check, finding, kind)
+    severity = "resolved" if kind == "resolve" else finding.status
+    blocks = [header(f"{EMOJI.get(severity, '')} {severity.upper()} · {check.title}")]
+    body = f"*{finding.summary}*"
+    threshold = threshold_text(check, finding)
+    if threshold:
+        body += f"\n{threshold.capitalize()}"
+    blocks.append(section(body))
+    facts = [f"Runbook: {check.runbook_section}"]
+    if first_fired_at:
+        facts.append(f"Firing since {first_fired_at[:16].replace('T', ' ')} UTC")
+    if finding.scope:
+        facts.append(f"Scope: {finding.scope}")
+    if silence_ended:
+        facts.append("A silence on this alert has ended and it still fires")
+    if kind == "remind":
+        facts.append("Reminder: still firing")
+    blocks.append(context_block(" · ".join(facts)))
+    if kind != "resolve":
+        blocks.extend(section(text_block) for text_block in _detail_lines(check, finding.details))
+        if check.diagnosis:
+            blocks.append(section("*Diagnosis*\n" + "\n".join(f"• {d}" for d in check.diagnosis)))
+        blocks.append(section("*Runbook actions*\n" + numbered_lines(check.actions)))
+    if held_back:
+        lines = "\n".join(f"• {h['alert_key']}: {h.get('last_summary') or ''}" for h in held_back)
+        blocks.append(section("*Held back while this fires (consequences)*\n" + lines))
+    if remediation:
+        blocks.append(section("*Remediation*\n" + remediation_text(remediation)))
+    if run_url:
+        blocks.append(context_block(f"<{run_url}|Open this run in Airflow>"))
+    return {"text": text, "blocks": blocks}
+
+
+def remediation_text(result: dict) -> str:
+    lines = [
+        f"{result.get('title', result.get('key'))}: *{result.get('outcome')}* (mode {result.get('mode')})"
+    ]
+    if result.get("message"):
+        lines.append(result["message"])
+    if result.get("recheck"):
+        lines.append(f"Re-check after the fix: {result['recheck']}")
+    return "\n".join(lines)
+
+
+def info_message(title: str, lines: list[str], *, run_url: str | None = None, summary: str = "") -> dict:
+    """A digest or report (daily digest, weekly summary): [INFO] prefix, one section per line group."""
+    blocks = [header(f"{EMOJI['info']} {title}")]
+    blocks.extend(section(line) for line in lines if line)
+    if run_url:
+        blocks.append(context_block(f"<{run_url}|Open this run in Airflow>"))
+    return {"text": f"[INFO] {title}: {summary}" if summary else f"[INFO] {title}", "blocks": blocks}
+
+
+def connection_exists(conn_id: str) -> bool:
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except Exception:  # the SDK raises different "not found" types by version
+        return False
+    return True
+
+
+def route(severity: str) -> str:
+    """Warnings to slack_warnings when configured; everything else to slack_alerts."""
+    if severity == "warning" and connection_exists(WARNINGS_CONN_ID):
+        return WARNINGS_CONN_ID
+    return ALERTS_CONN_ID
+
+
+def send(message: dict, conn_id: str = ALERTS_CONN_ID) -> None:
+    """Post one message; raises with a clear error when Slack (or the sink) refuses or is down."""
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=SLACK_TIMEOUT_SECONDS)
+    try:
+        hook.send(text=message["text"], blocks=message.get("blocks"))
+    except Exception as exc:
+        raise RuntimeError(
+            f"Slack did not accept the message through connection {conn_id!r} ({type(exc).__name__}: {exc}). "
+            "Check the webhook URL in that connection; the alert stays 'not notified' and the next run resends it."
+        ) from exc
+
+
+def run_url(context: dict) -> str | None:
+    ti = context.get("ti") or context.get("task_instance")
+    try:
+        return ti.log_url if ti is not None else None
+    except Exception:  # a URL is a convenience; never fail a message for it
+        return None
+
+
+def failure_message(context: dict) -> dict:
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    exception = context.get("exception")
+    if exception is None:
+        error = "see the task log"
+    elif type(exception).__name__ == "AirflowFailException":  # bad input: the message says it all
+        error = str(exception)
+    else:
+        error = f"{type(exception).__name__}: {exception}"
+    when = context.get("logical_date")
+    when_text = when.isoformat() if isinstance(when, datetime) else str(context.get("run_id", ""))
+    text = f"[CRITICAL] Task failed: {dag_id}.{task_id}: {truncate(error, 300)}"
+    blocks = [
+        header(f"{EMOJI['critical']} CRITICAL · Task failed: {task_id}"),
+        section(
+            f"*{dag_id}.{task_id}* failed after its retries (run {when_text}).\n```{truncate(error, 2000)}```"
+        ),
+        section(
+            "*What to do*\n1. Open the task log (link below) and read the error\n"
+            "2. If a connection is missing or wrong, fix it under Admin › Connections\n"
+            "3. Clear the task to rerun it once fixed; checks are safe to rerun"
+        ),
+    ]
+    url = run_url(context)
+    if url:
+        blocks.append(context_block(f"<{url}|Open the task log in Airflow>"))
+    return {"text": text, "blocks": blocks}
+
+
+FAILURE_REPEAT = timedelta(hours=4)
+
+
+def task_failure_callback(context: dict) -> None:
+    """on_failure_callback for every task (in default_args): post the failure to slack_alerts.
+
+    The same task failing with the same error every 5 minutes is posted once, then again after
+    4 hours (state in nurture_ops.alert_state, key task_failed); when the database cannot be
+    reached the failure is posted without that check: a message too many beats a lost one.
+    Never raises: the task has failed already, and a callback error must not hide that."""
+    from nurture_ops.alerting import state as alert_state
+    from nurture_ops.core import db
+    from nurture_ops.core.windows import run_time
+
+    message = failure_message(context)
+    ti = context.get("ti") or context.get("task_instance")
+    scope = f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"
+    tried = []
+
+    def post() -> None:
+        tried.append(True)
+        send(message, ALERTS_CONN_ID)
+
+    try:
+        with db.connect(connect_timeout=5, statement_timeout_ms=10_000) as conn:
+            alert_state.ensure_schema(conn)
+            if not alert_state.send_unless_repeated(
+                conn, "task_failed", scope, message["text"], post, at=run_time(context), repeat=FAILURE_REPEAT
+            ):
+                log.info("Task failure already posted within %s: %s", FAILURE_REPEAT, message["text"])
+        return
+    except Exception:
+        if tried:  # Slack refused it; the next failure of this task posts again
+            log.exception("Could not post the task failure to Slack")
+            return
+        log.warning("Could not check earlier failure posts (no database?); posting", exc_info=True)
+    try:
+        post()
+    except Exception:
+        log.exception("Could not post the task failure to Slack")
+
+
+def post_report(title: str, sections: list[str], *, summary: str = "") -> str:
+    """Post one [INFO] report (Block Kit sections) from inside a task; returns its text.
+
+    Reports go where warnings go (slack_warnings if configured, else slack_alerts). A Slack
+    failure fails the task, which retries; the report is rebuilt from XCom, nothing is lost.
+    """
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    message = info_message(title, sections, run_url=run_url(context), summary=summary)
+    send(message, route("warning"))
+    return message["text"]

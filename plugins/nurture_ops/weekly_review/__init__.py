@@ -1,0 +1,20 @@
+"""nurture_weekly_review: query, scheduler and sender performance, unsubscribe feedback, and the
+N8n workflow export."""
+
+from nurture_ops.weekly_review.tasks import (
+    export_workflow_definitions,
+    query_performance,
+    scheduler_performance,
+    sender_performance,
+    unsubscribe_feedback,
+    weekly_summary,
+)
+
+__all__ = [
+    "export_workflow_definitions",
+    "query_performance",
+    "scheduler_performance",
+    "sender_performance",
+    "unsubscribe_feedback",
+    "weekly_summary",
+]

@@ -1,0 +1,313 @@
+"""The Slack text of the weekly review. Pure: the parts' result dicts in, mrkdwn sections out.
+
+    weekly_report(parts, week=..., database=..., export_error=...)   -> (sections, summary)
+
+`parts` maps a task id to its XCom (None when the task failed or was skipped); the summary is
+the message's one-line text after "[INFO] Weekly review: ", naming every missed target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nurture_ops.core.text import (
+    FAILED,
+    INFO,
+    OK,
+    WARN,
+    code,
+    escape,
+    fit,
+    minute,
+    missing_reason,
+    not_run_text,
+    num,
+    numbered,
+    plural,
+)
+from nurture_ops.core.windows import Window
+from nurture_ops.weekly_review.logic import SCHEDULER_ADVICE, SENDER_ADVICE, SLOW_QUERY_ADVICE
+
+TOP_ITEMS = 5
+
+
+WEEKLY_PARTS = (
+    "query_performance",
+    "scheduler_performance",
+    "sender_performance",
+    "unsubscribe_feedback",
+    "export_workflow_definitions",
+)
+
+
+# Parts that read the lead-nurture database (held back by probe_database when it is unreachable).
+DATABASE_PARTS = frozenset(WEEKLY_PARTS[:4])
+
+TITLES = {
+    "query_performance": "Query performance review",
+    "scheduler_performance": "Scheduler performance",
+    "sender_performance": "Sender performance",
+    "unsubscribe_feedback": "Unsubscribe feedback",
+    "export_workflow_definitions": "Workflow definitions backup",
+}
+
+
+def query_performance_text(result: dict) -> str:
+    """pg_stat_statements: slow statements first; 'not available' with how to enable it is no failure."""
+    title = f"*{TITLES['query_performance']}* (pg_stat_statements, slowest mean first)"
+    if not result.get("available"):
+        return fit(
+            [
+                title,
+                f"{INFO} Not available: {escape(result.get('reason', ''))}. This is not a failure; "
+                "the review is blind to slow queries until it is enabled.",
+                f"*How to enable:* {escape(result.get('how_to_enable', ''))}",
+            ],
+            [],
+        )
+    slow_ms = result.get("slow_ms", 500)
+    queries = result.get("queries", [])
+    slow = result.get("slow_count", 0)
+    if slow:
+        verdict = (
+            f"{WARN} {plural(slow, 'statement')} over {num(slow_ms, 0)} ms mean: the runbook's "
+            f'scaling trigger "Query response time &gt; {num(slow_ms, 0)}ms consistently"'
+        )
+    elif queries:
+        verdict = (
+            f"{OK} No statement over {num(slow_ms, 0)} ms mean ({plural(len(queries), 'statement')} reviewed)"
+        )
+    else:
+        verdict = f"{OK} No statement on the runbook's tables recorded yet"
+    head = [title, verdict]
+    if result.get("spiky_count"):
+        head.append(
+            f"{plural(result['spiky_count'], 'statement')} spiked over {num(slow_ms, 0)} ms (max only)"
+        )
+    items = [
+        f"• {WARN + ' ' if q.get('slow') else ''}{code(q['query'])}: mean {num(q['mean_ms'])} ms, "
+        f"max {num(q['max_ms'])} ms, {plural(q['calls'], 'call')}"
+        for q in queries[:TOP_ITEMS]
+    ]
+    tail = []
+    if slow:
+        tail.append(f"*Runbook:* {SLOW_QUERY_ADVICE}.")
+        scaling = result.get("scaling") or {}
+        if scaling:
+            tail.append(f"If it persists, *{scaling['section']}*: {numbered(scaling['actions'])}")
+    return fit(head, items, tail)
+
+
+def scheduler_text(result: dict) -> str:
+    target = result.get("target", {})
+    seconds = num(target.get("seconds", 10), 0)
+    title = f"*{TITLES['scheduler_performance']}* (target: {num(target.get('enrollments', 1000))} enrollments in &lt; {seconds} s per batch)"
+    missed = result.get("minutes_missing_target", 0)
+    measured = result.get("minutes_measured", 0)
+    totals = (
+        f"{plural(result.get('runs', 0), 'run')} ({num(result.get('unmeasured_runs', 0))} without a duration), "
+        f"{num(result.get('enrollments_processed', 0))} enrollments, "
+        f"{num(result.get('seconds_per_1000'), 2)} s per 1,000 overall"
+    )
+    if not result.get("runs"):
+        return fit([title, f"{WARN} No Message Scheduler run recorded this week: nothing to measure"], [])
+    if missed:
+        verdict = f"{WARN} {plural(missed, 'minute')} of {num(measured)} measured missed the target"
+    elif not measured:
+        verdict = f"{WARN} No run recorded a duration (workflow_executions.duration_ms): cannot judge"
+    else:
+        verdict = f"{OK} All {plural(measured, 'measured minute')} on target"
+    items = [
+        f"• {WARN + ' ' if m['misses_target'] else ''}{minute(m['minute'])}: "
+        f"{num(m['enrollments_processed'])} enrollments in {num(m['duration_seconds'])} s "
+        f"(allowed {num(m['allowed_seconds'])} s, {num(m['seconds_per_1000'], 2)} s per 1,000)"
+        for m in result.get("worst_minutes", [])[:TOP_ITEMS]
+    ]
+    head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
+    tail = [f"*Runbook (&gt; {seconds} s per batch):* {numbered(SCHEDULER_ADVICE)}"] if missed else []
+    return fit(head, items, tail)
+
+
+def sender_text(result: dict) -> str:
+    target = result.get("target_per_minute", 100)
+    title = (
+        f"*{TITLES['sender_performance']}* (target: {num(target)} emails per minute while emails are waiting)"
+    )
+    missed = result.get("minutes_missing_target", 0)
+    judged = result.get("minutes_judged", 0)
+    totals = (
+        f"{num(result.get('emails_sent', 0))} emails sent, peak {num(result.get('peak_sent_per_minute', 0))} "
+        f"per minute, peak backlog {num(result.get('peak_backlog', 0))}"
+    )
+    if missed:
+        verdict = (
+            f"{WARN} {plural(missed, 'minute')} of {num(judged)} with a backlog sent fewer than "
+            f"LEAST({num(target)}, backlog)"
+        )
+    elif judged:
+        verdict = f"{OK} All {plural(judged, 'minute')} with a backlog on target"
+    else:
+        verdict = f"{OK} No emails were kept waiting: no minute to judge"
+    items = [
+        f"• {WARN + ' ' if w['shortfall'] else ''}{minute(w['minute'])}: {num(w['sent'])} sent, "
+        f"{num(w['backlog_at_start'])} waiting (expected {num(w['expected'])}, short by {num(w['shortfall'])})"
+        for w in result.get("worst_minutes", [])[:TOP_ITEMS]
+    ]
+    head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
+    tail = [f"*Runbook (&lt; {num(target)}/minute):* {numbered(SENDER_ADVICE)}"] if missed else []
+    return fit(head, items, tail)
+
+
+def unsubscribe_text(result: dict) -> str:
+    title = f"*{TITLES['unsubscribe_feedback']}*"
+    total, group = result.get("unsubscribes", 0), result.get("group_unsubscribes", 0)
+    campaigns = sorted(
+        result.get("campaigns", []),
+        key=lambda c: (-(c["unsubscribes"] + c["group_unsubscribes"]), -(c.get("unsubscribe_rate") or 0)),
+    )
+    if not campaigns:
+        return fit([title, f"{OK} No unsubscribes this week"], [])
+    head = [
+        title,
+        f"{plural(total, 'unsubscribe')} and {plural(group, 'group unsubscribe')} in "
+        f"{plural(len(campaigns), 'campaign')} (worst first)",
+    ]
+    items = []
+    for c in campaigns:
+        reasons = ", ".join(f"{escape(r['reason'])} ({num(r['count'])})" for r in c.get("reasons", []))
+        if c.get("more_reasons"):
+            reasons += f", +{num(c['more_reasons'])} more"
+        rate = c.get("unsubscribe_rate")
+        rate_text = f", {num(rate, 2)}% of {num(c['emails_sent'])} sent this week" if rate is not None else ""
+        items.append(
+            f"• *{escape(c['campaign_name'])}*: {plural(c['unsubscribes'], 'unsubscribe')} + "
+            f"{num(c['group_unsubscribes'])} group ({plural(c['leads'], 'lead')}{rate_text})"
+            + (f" — reasons: {reasons}" if reasons else "")
+        )
+    return fit(head, items)
+
+
+def export_text(result: dict | None, error: str | None = None) -> str:
+    title = f"*{TITLES['export_workflow_definitions']}* (runbook 6, weekly)"
+    if result is None:
+        lines = [
+            title,
+            f"{FAILED} *Export FAILED*: no workflow definitions were backed up this week.",
+        ]
+        if error:
+            lines.append(f"Error: {code(error, 300)}")
+        lines.append(
+            "The failure was posted to Slack; earlier backups are untouched. Check that N8n runs and "
+            "the `n8n_api` connection (host, API key), then clear the task to rerun the export."
+        )
+        return fit(lines, [])
+    head = [
+        title,
+        f"{OK} {plural(result['workflows'], 'workflow')} ({num(result['active'])} active) exported to "
+        f"{code(result['location'], 300)}",
+    ]
+    if result.get("first_export"):
+        head.append("First export here: nothing to compare with.")
+        return fit(head, [])
+    kinds = ("changed", "added", "removed", "deactivated", "activated")
+    counts = ", ".join(f"{num(result.get(f'{k}_count', 0))} {k}" for k in kinds)
+    head.append(f"Since {escape(result.get('previous'))}: {counts}")
+    items = []
+    for kind in kinds:
+        names = result.get(kind) or []
+        if names:
+            more = result.get(f"{kind}_count", len(names)) - len(names)
+            listed = ", ".join(escape(n) for n in names) + (f" and {num(more)} more" if more > 0 else "")
+            items.append(f"• {kind.capitalize()}: {listed}")
+    return fit(head, items)
+
+
+def _weekly_flags(parts: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(missed targets and problems, fine items) for the summary line."""
+    flags, fine = [], []
+    query = parts.get("query_performance")
+    if query is not None:
+        if not query.get("available"):
+            fine.append("pg_stat_statements not enabled (query review skipped)")
+        elif query.get("slow_count"):
+            flags.append(
+                f"{plural(query['slow_count'], 'slow statement')} over {num(query.get('slow_ms', 500), 0)} ms"
+            )
+        else:
+            fine.append(f"no statement over {num(query.get('slow_ms', 500), 0)} ms")
+    scheduler = parts.get("scheduler_performance")
+    if scheduler is not None:
+        if scheduler.get("minutes_missing_target"):
+            seconds = num(scheduler.get("target", {}).get("seconds", 10), 0)
+            flags.append(
+                f"scheduler over {seconds} s per 1,000 enrollments in "
+                f"{plural(scheduler['minutes_missing_target'], 'minute')}"
+            )
+        elif not scheduler.get("runs"):
+            flags.append("no scheduler run recorded")
+        elif not scheduler.get("minutes_measured"):
+            flags.append("no scheduler run with a duration")
+        else:
+            fine.append("scheduler on target")
+    sender = parts.get("sender_performance")
+    if sender is not None:
+        if sender.get("minutes_missing_target"):
+            flags.append(
+                f"sender under {num(sender.get('target_per_minute', 100))}/min with a backlog in "
+                f"{plural(sender['minutes_missing_target'], 'minute')}"
+            )
+        else:
+            fine.append("sender on target")
+    unsubscribes = parts.get("unsubscribe_feedback")
+    if unsubscribes is not None:
+        fine.append(
+            f"{plural(unsubscribes.get('unsubscribes', 0), 'unsubscribe')} "
+            f"(+{num(unsubscribes.get('group_unsubscribes', 0))} group)"
+        )
+    export = parts.get("export_workflow_definitions")
+    if export is None:
+        flags.append("workflow export FAILED")
+    else:
+        kinds = ("changed", "added", "removed", "deactivated", "activated")
+        changes = sum(export.get(f"{k}_count", 0) for k in kinds)
+        done = "first export" if export.get("first_export") else plural(changes, "change")
+        fine.append(f"{plural(export['workflows'], 'workflow')} exported ({done})")
+    return flags, fine
+
+
+def weekly_report(
+    parts: dict[str, Any],
+    *,
+    week: Window,
+    database: dict | None = None,
+    export_error: str | None = None,
+) -> tuple[list[str], str]:
+    """Sections (a headline, then one per part) and the summary line of the weekly review."""
+    flags, fine = _weekly_flags(parts)
+    missing = [p for p in WEEKLY_PARTS[:4] if parts.get(p) is None]
+    if missing:
+        why = (
+            "database unreachable" if database is not None and not database.get("ok", True) else "task failed"
+        )
+        flags.append(f"not reviewed ({why}): {', '.join(missing)}")
+    summary = "; ".join(flags + fine)
+    headline = [
+        f"*Week* {minute(week.start.isoformat())} → {minute(week.end.isoformat())} (7 days ending at the run)",
+        f"{WARN} Needs a look: {escape('; '.join(flags))}" if flags else f"{OK} Every runbook target met",
+    ]
+    renderers = {
+        "query_performance": query_performance_text,
+        "scheduler_performance": scheduler_text,
+        "sender_performance": sender_text,
+        "unsubscribe_feedback": unsubscribe_text,
+    }
+    sections = [fit(headline, [])]
+    for part, render in renderers.items():
+        result = parts.get(part)
+        sections.append(
+            render(result)
+            if result is not None
+            else not_run_text(TITLES[part], missing_reason(part in DATABASE_PARTS, database))
+        )
+    sections.append(export_text(parts.get("export_workflow_definitions"), export_error))
+    return sections, summary

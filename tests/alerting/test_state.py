@@ -1,0 +1,169 @@
+"""alert_state against a real PostgreSQL: transitions, overlap safety, nothing lost."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from nurture_ops.alerting import state as alert_state
+from nurture_ops.core.catalog import get_check
+from nurture_ops.core.evaluate import evaluate
+from tests.builders import at
+
+CHECK = get_check("high_email_failure_rate")
+T0 = at("2026-06-01", 12)
+REPEAT = timedelta(hours=4)
+BAD = {"total": 10, "failed": 5, "failure_rate": 50.0}
+GOOD = {"total": 10, "failed": 0, "failure_rate": 0.0}
+
+
+@pytest.fixture
+def conn(leads_db):
+    with psycopg.connect(leads_db, autocommit=True) as c:
+        alert_state.ensure_schema(c)
+        yield c
+
+
+def decide(conn, row, when):
+    return alert_state.record(conn, evaluate(CHECK, row), evaluated_at=when, repeat_interval=REPEAT)
+
+
+def test_transitions(conn):
+    sent = []
+    first = decide(conn, BAD, T0)
+    assert first.kind == "fire"
+    assert alert_state.deliver(
+        conn, first, lambda: sent.append(1), severity="critical", text="x", slack_conn_id="s"
+    )
+    assert decide(conn, BAD, T0 + timedelta(minutes=5)).kind is None
+    assert decide(conn, BAD, T0 + REPEAT).kind == "remind"
+    assert decide(conn, GOOD, T0 + REPEAT + timedelta(minutes=5)).kind == "resolve"
+
+
+def test_failed_send_is_not_marked_and_is_decided_again(conn):
+    first = decide(conn, BAD, T0)
+
+    def boom():
+        raise RuntimeError("slack down")
+
+    with pytest.raises(RuntimeError):
+        alert_state.deliver(conn, first, boom, severity="critical", text="x", slack_conn_id="s")
+    again = decide(conn, BAD, T0 + timedelta(minutes=5))
+    assert again.kind == "fire"
+
+
+def test_overlapping_runs_deliver_once(conn, leads_db):
+    """Two runs decided 'fire' from the same state; only one may send."""
+    decisions = [decide(conn, BAD, T0), decide(conn, BAD, T0 + timedelta(seconds=1))]
+    assert [d.kind for d in decisions] == ["fire", "fire"]
+    sent, barrier = [], threading.Barrier(2)
+
+    def worker(decision):
+        with psycopg.connect(leads_db, autocommit=True) as own:
+            barrier.wait()
+            alert_state.deliver(
+                own,
+                decision,
+                lambda: sent.append(decision.evaluated_at),
+                severity="critical",
+                text="x",
+                slack_conn_id="s",
+            )
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in decisions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(sent) == 1
+    assert conn.execute("SELECT COUNT(*) FROM nurture_ops.alert_notifications").fetchone() == (1,)
+
+
+def test_ensure_schema_is_safe_concurrently(leads_db):
+    errors = []
+
+    def create():
+        try:
+            with psycopg.connect(leads_db) as own:
+                alert_state.ensure_schema(own)
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_silence_end_is_announced_even_when_the_alert_was_paged_before_it(conn):
+    first = decide(conn, BAD, T0)
+    alert_state.deliver(conn, first, lambda: None, severity="critical", text="x", slack_conn_id="s")
+    alert_state.add_silence(
+        conn,
+        CHECK.key,
+        starts_at=T0 + timedelta(minutes=1),
+        ends_at=T0 + timedelta(hours=1),
+        reason="SendGrid incident",
+    )
+    silenced = decide(conn, BAD, T0 + timedelta(minutes=30))
+    assert silenced.kind is None and silenced.silenced_until
+    assert (
+        decide(conn, {"total": 0, "failed": 0, "failure_rate": None}, T0 + timedelta(minutes=35)).kind is None
+    )
+    ended = decide(conn, BAD, T0 + timedelta(minutes=65))
+    assert (ended.kind, ended.silence_ended) == ("fire", True)
+
+
+def test_a_change_that_failed_to_reach_slack_is_sent_by_the_next_run(conn):
+    from dataclasses import replace
+
+    check = get_check("workflow_execution_stopped")
+    one = {"stopped_workflows": 1, "stopped_names": "Lead Nurture - Email Sender"}
+    two = {
+        "stopped_workflows": 2,
+        "stopped_names": "Lead Nurture - Email Sender, Lead Nurture - Message Scheduler",
+    }
+
+    def decide_workflows(row, when):
+        finding = evaluate(replace(check), row)
+        return alert_state.record(
+            conn, finding, evaluated_at=when, repeat_interval=REPEAT, renotify_on_change="stopped_names"
+        ), finding
+
+    first, finding = decide_workflows(one, T0)
+    alert_state.deliver(
+        conn, first, lambda: None, severity="critical", text="x", slack_conn_id="s", value=finding.metrics
+    )
+    changed, _ = decide_workflows(two, T0 + timedelta(minutes=15))
+    assert changed.kind == "fire"
+
+    def slack_down():
+        raise RuntimeError("500")
+
+    with pytest.raises(RuntimeError):
+        alert_state.deliver(conn, changed, slack_down, severity="critical", text="x", slack_conn_id="s")
+    again, _ = decide_workflows(two, T0 + timedelta(minutes=30))
+    assert again.kind == "fire" and again.reason.startswith("changed")
+
+
+def test_an_evaluation_dated_in_the_future_moves_nothing(conn):
+    from datetime import UTC, datetime
+
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert decide(conn, BAD, future).reason.startswith("not recorded")
+    assert decide(conn, BAD, T0).kind == "fire"  # the real runs are not made stale
+
+
+def test_an_old_notify_does_not_send_after_a_later_evaluation(conn):
+    old = decide(conn, BAD, T0)
+    decide(conn, GOOD, T0 + timedelta(minutes=5))
+    sent = []
+    assert not alert_state.deliver(
+        conn, old, lambda: sent.append(1), severity="critical", text="x", slack_conn_id="s"
+    )
+    assert sent == []
