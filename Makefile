@@ -1,6 +1,6 @@
 # Lead-nurture operations: the runbook as Airflow 3 DAGs.
 #   make run    everything local: PostgreSQL (seeded), Slack sink, Airflow UI on 127.0.0.1:8080
-#   make test   what CI runs: lint (ruff, sqlfluff) + pytest against a real PostgreSQL
+#   make test   what CI runs: lint (ruff, sqlfluff, import contracts) + pytest against a real PostgreSQL
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -48,10 +48,12 @@ stop:
 demo: install
 	$(BIN)/python -m dev.demo
 
+# Checks only, never fixes: style, formatting, SQL, and the package's import rules (pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint include/sql
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

@@ -27,8 +27,8 @@ from nurture_ops.core.archiving import (
     ArchiveLockedError,
     ArchiveSchemaError,
     ReconciliationError,
-    _reconcile,
     ensure_archive_tables,
+    reconcile,
 )
 from nurture_ops.monthly_maintenance.cleanup import (
     CLEANUP_LOCK_KEY,
@@ -658,7 +658,7 @@ def test_a_batch_whose_insert_count_differs_from_its_delete_count_is_rolled_back
     ],
 )
 def test_reconcile(counts, allow_arrivals, problem):
-    result, problems = _reconcile("t", *counts, allow_arrivals=allow_arrivals)
+    result, problems = reconcile("t", *counts, allow_arrivals=allow_arrivals)
     if problem is None:
         assert problems == []
     else:

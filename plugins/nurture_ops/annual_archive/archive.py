@@ -1,27 +1,10 @@
-"""Moving old rows out of the live tables (runbook section 7, "Maintenance Schedule").
+"""Runbook 7 "Annually": "Archive old data (> 1 year)".
 
-- Annually, "Archive old data (> 1 year)": `archive_sends_and_events` moves email_sends created
-  before the cutoff, with every event of those sends, into email_sends_archive and
-  email_events_archive.
-- Monthly, "Clean up completed enrollments > 90 days": `cleanup_completed_enrollments` moves
-  (or deletes) completed enrollments into lead_campaign_enrollments_archive.
-
-How a move stays safe:
-- Batches. Each batch is one transaction: lock a batch of ids (ORDER BY id LIMIT n FOR UPDATE SKIP
-  LOCKED), `DELETE ... RETURNING *` them into `INSERT INTO <archive>`, and compare the deleted and
-  inserted counts; any difference raises and rolls the batch back. A crash therefore leaves whole
-  batches moved and the rest live; a rerun simply continues with what is still live.
-- No silent duplicates. The archives have a primary key on id and no ON CONFLICT: a row that is
-  both live and archived stops the run with the ids, rather than being skipped.
-- Reconciliation. Totals are counted before and after: live_before = live_after + moved and
-  archived_after = archived_before + moved, else ReconciliationError.
-- One run at a time. A session-level advisory lock (pg_try_advisory_lock) refuses a second run;
-  PostgreSQL releases it when the session ends, so a crashed run never leaves it behind.
-- Guard rails. The archive refuses a cutoff less than 365 days before the run, the cleanup a
-  cutoff less than 90 days before it, before anything is written.
-
-The functions take a psycopg connection with no open transaction; they commit batch by batch
-(switching it to autocommit for the duration) and put it back as they found it.
+`archive_sends_and_events` moves email_sends created before the cutoff, with every event of those
+sends (nothing dangles), into email_sends_archive and email_events_archive in short batches, with
+the guarantees of `nurture_ops.core.archiving` (whole batches, no silent duplicates, reconciled
+totals, one run at a time). `parse_cutoff` turns the trigger param into a cutoff date and refuses
+one less than 365 days before the run, before anything is written.
 """
 
 from __future__ import annotations
@@ -36,22 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import errors
 
-from nurture_ops.core import db
-from nurture_ops.core.archiving import (
-    ArchiveError,
-    ReconciliationError,
-    _archive_tables_exist,
-    _autocommit,
-    _check_age,
-    _check_batch,
-    _check_common,
-    _lock_key,
-    _percent,
-    _reconcile,
-    _refuse_double_copies,
-    _run_lock,
-    ensure_archive_tables,
-)
+from nurture_ops.core import archiving, db
 
 MIN_ARCHIVE_AGE_DAYS = 365
 
@@ -59,7 +27,7 @@ MIN_ARCHIVE_AGE_DAYS = 365
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-ARCHIVE_LOCK_KEY = _lock_key("nurture_ops.archive_sends_and_events")
+ARCHIVE_LOCK_KEY = archiving.lock_key("nurture_ops.archive_sends_and_events")
 
 
 def _one_year_before(day: date) -> date:
@@ -125,7 +93,7 @@ def cutoff_datetime(day: date) -> datetime:
 
 def _count_sends_and_events(conn: psycopg.Connection, cutoff: datetime, *, archived: bool) -> tuple[int, int]:
     if archived and not all(
-        _archive_tables_exist(conn)[t] for t in ("email_sends_archive", "email_events_archive")
+        archiving.archive_tables_exist(conn)[t] for t in ("email_sends_archive", "email_events_archive")
     ):
         return 0, 0
     sql_file = (
@@ -152,8 +120,8 @@ def archive_sends_and_events(
 
     dry_run counts what would move and changes nothing (not even the archive tables' creation).
     """
-    _check_common(batch_size, run_id, archived_at)
-    _check_age("cutoff", cutoff, archived_at, MIN_ARCHIVE_AGE_DAYS)
+    archiving.check_run_args(batch_size, run_id, archived_at)
+    archiving.check_age("cutoff", cutoff, archived_at, MIN_ARCHIVE_AGE_DAYS)
     started = time.monotonic()
     params = {"cutoff": cutoff, "archived_at": archived_at, "run_id": run_id, "batch_size": batch_size}
     result: dict[str, Any] = {
@@ -164,7 +132,7 @@ def archive_sends_and_events(
         "batch_size": batch_size,
         "batches": 0,
     }
-    with _autocommit(conn):
+    with archiving.batch_autocommit(conn):
         if dry_run:
             sends, events = _count_sends_and_events(conn, cutoff, archived=False)
             arch_sends, arch_events = _count_sends_and_events(conn, cutoff, archived=True)
@@ -185,9 +153,11 @@ def archive_sends_and_events(
             )
             return result
 
-        ensure_archive_tables(conn, ("email_sends", "email_events"))
-        with _run_lock(conn, ARCHIVE_LOCK_KEY, "archive of old sends and events"):
-            _refuse_double_copies(conn, "archive/select_sends_already_archived.sql", params, "email_sends")
+        archiving.ensure_archive_tables(conn, ("email_sends", "email_events"))
+        with archiving.run_lock(conn, ARCHIVE_LOCK_KEY, "archive of old sends and events"):
+            archiving.refuse_double_copies(
+                conn, "archive/select_sends_already_archived.sql", params, "email_sends"
+            )
             sends_before, events_before = _count_sends_and_events(conn, cutoff, archived=False)
             arch_sends_before, arch_events_before = _count_sends_and_events(conn, cutoff, archived=True)
             log(
@@ -209,11 +179,13 @@ def archive_sends_and_events(
                             break
                         batch = {**params, "send_ids": ids}
                         events = db.fetch_one(conn, "archive/archive_email_events.sql", batch)
-                        _check_batch(batch_no, "email_events", events, expected=None, archived=True)
+                        archiving.check_batch(batch_no, "email_events", events, expected=None, archived=True)
                         sends = db.fetch_one(conn, "archive/archive_email_sends.sql", batch)
-                        _check_batch(batch_no, "email_sends", sends, expected=len(ids), archived=True)
+                        archiving.check_batch(
+                            batch_no, "email_sends", sends, expected=len(ids), archived=True
+                        )
                 except errors.UniqueViolation as exc:
-                    raise ArchiveError(
+                    raise archiving.ArchiveError(
                         f"batch {batch_no}: a row is already in the archive "
                         f"({exc.diag.message_detail or exc}); "
                         "the batch was rolled back. Rows exist both live and archived: compare the copies, "
@@ -225,18 +197,18 @@ def archive_sends_and_events(
                 result["batches"] = batch_no
                 log(
                     f"batch {batch_no}: {sends['deleted']:,} sends, {events['deleted']:,} events, "
-                    f"{moved_sends:,}/{sends_before:,} sends ({_percent(moved_sends, sends_before)}%)"
+                    f"{moved_sends:,}/{sends_before:,} sends ({archiving.percent(moved_sends, sends_before)}%)"
                 )
 
             sends_after, events_after = _count_sends_and_events(conn, cutoff, archived=False)
             arch_sends_after, arch_events_after = _count_sends_and_events(conn, cutoff, archived=True)
 
-    result["sends"], problems = _reconcile(
+    result["sends"], problems = archiving.reconcile(
         "email_sends", sends_before, sends_after, arch_sends_before, arch_sends_after, moved_sends
     )
     # A late webhook event (an open of a year-old email) may land on a send not yet moved; it is
     # then moved with its send. Such arrivals are reported; a shortfall is still a loss.
-    result["events"], event_problems = _reconcile(
+    result["events"], event_problems = archiving.reconcile(
         "email_events",
         events_before,
         events_after,
@@ -249,7 +221,9 @@ def archive_sends_and_events(
     result["left_locked"] = sends_after
     result["seconds"] = round(time.monotonic() - started, 3)
     if problems:
-        raise ReconciliationError("archive did not reconcile: " + "; ".join(problems) + f" ({result})")
+        raise archiving.ReconciliationError(
+            "archive did not reconcile: " + "; ".join(problems) + f" ({result})"
+        )
     result["reconciled"] = True
     log(
         f"archived {moved_sends:,} sends and {moved_events:,} events in {result['batches']:,} batches, "

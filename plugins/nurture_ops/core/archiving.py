@@ -1,10 +1,6 @@
-"""Moving old rows out of the live tables (runbook section 7, "Maintenance Schedule").
-
-- Annually, "Archive old data (> 1 year)": `archive_sends_and_events` moves email_sends created
-  before the cutoff, with every event of those sends, into email_sends_archive and
-  email_events_archive.
-- Monthly, "Clean up completed enrollments > 90 days": `cleanup_completed_enrollments` moves
-  (or deletes) completed enrollments into lead_campaign_enrollments_archive.
+"""Moving old rows out of the live tables in batches: what the annual archive
+(annual_archive/archive.py) and the monthly cleanup of completed enrollments
+(monthly_maintenance/cleanup.py) share.
 
 How a move stays safe:
 - Batches. Each batch is one transaction: lock a batch of ids (ORDER BY id LIMIT n FOR UPDATE SKIP
@@ -67,12 +63,12 @@ class ReconciliationError(ArchiveError):
     """Counts do not add up: deleted != inserted in a batch, or totals before/after."""
 
 
-def _lock_key(name: str) -> int:
+def lock_key(name: str) -> int:
     """A stable, positive bigint advisory-lock key derived from a name."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 2
 
 
-def _require_aware(name: str, value: Any) -> None:
+def require_aware(name: str, value: Any) -> None:
     if not isinstance(value, datetime):
         raise ValueError(f"{name} must be a timezone-aware datetime, got {type(value).__name__}: {value!r}.")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -82,7 +78,7 @@ def _require_aware(name: str, value: Any) -> None:
         )
 
 
-def _check_common(batch_size: int, run_id: str, archived_at: datetime) -> None:
+def check_run_args(batch_size: int, run_id: str, archived_at: datetime) -> None:
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, int)
@@ -91,11 +87,11 @@ def _check_common(batch_size: int, run_id: str, archived_at: datetime) -> None:
         raise ValueError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE:,}, got {batch_size!r}.")
     if not isinstance(run_id, str) or not run_id.strip():
         raise ValueError("run_id must be a non-empty string (e.g. the Airflow run_id).")
-    _require_aware("archived_at", archived_at)
+    require_aware("archived_at", archived_at)
 
 
-def _check_age(name: str, bound: datetime, archived_at: datetime, min_days: int) -> None:
-    _require_aware(name, bound)
+def check_age(name: str, bound: datetime, archived_at: datetime, min_days: int) -> None:
+    require_aware(name, bound)
     latest = archived_at - timedelta(days=min_days)
     if bound > latest:
         raise ValueError(
@@ -105,7 +101,7 @@ def _check_age(name: str, bound: datetime, archived_at: datetime, min_days: int)
 
 
 @contextmanager
-def _autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+def batch_autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     """Autocommit for the duration (each batch is its own explicit transaction), then restored."""
     if conn.info.transaction_status != TransactionStatus.IDLE:
         raise ArchiveError(
@@ -122,7 +118,7 @@ def _autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
 
 
 @contextmanager
-def _run_lock(conn: psycopg.Connection, key: int, what: str) -> Iterator[None]:
+def run_lock(conn: psycopg.Connection, key: int, what: str) -> Iterator[None]:
     row = db.fetch_one(conn, "archive/acquire_archive_lock.sql", {"lock_key": key})
     if not row or not row["acquired"]:
         holders = [
@@ -156,7 +152,7 @@ def _run_lock(conn: psycopg.Connection, key: int, what: str) -> Iterator[None]:
 def ensure_archive_tables(conn: psycopg.Connection, tables: Iterable[str] = tuple(LIVE_TO_ARCHIVE)) -> None:
     """Create the three archive tables and their indexes if missing (safe to run concurrently),
     then check that the archives of `tables` (live names) still line up with them."""
-    with _autocommit(conn):
+    with batch_autocommit(conn):
         with conn.transaction():
             db.execute(conn, "archive/create_archive_tables.sql", {})
         for live in tables:
@@ -187,12 +183,12 @@ def verify_archive_columns(conn: psycopg.Connection, live: str, archive: str) ->
         )
 
 
-def _archive_tables_exist(conn: psycopg.Connection) -> dict[str, bool]:
+def archive_tables_exist(conn: psycopg.Connection) -> dict[str, bool]:
     row = db.fetch_one(conn, "archive/select_archive_tables.sql", {})
     return dict(row) if row else {}
 
 
-def _refuse_double_copies(conn: psycopg.Connection, sql_file: str, params: dict, table: str) -> None:
+def refuse_double_copies(conn: psycopg.Connection, sql_file: str, params: dict, table: str) -> None:
     rows = db.fetch_all(conn, sql_file, params)
     if rows:
         ids = ", ".join(str(r["id"]) for r in rows) + (", ..." if len(rows) >= 20 else "")
@@ -203,7 +199,7 @@ def _refuse_double_copies(conn: psycopg.Connection, sql_file: str, params: dict,
         )
 
 
-def _check_batch(batch_no: int, table: str, counts: dict, *, expected: int | None, archived: bool) -> None:
+def check_batch(batch_no: int, table: str, counts: dict, *, expected: int | None, archived: bool) -> None:
     deleted, inserted = counts["deleted"], counts["inserted"]
     if archived and deleted != inserted:
         raise ReconciliationError(
@@ -217,7 +213,7 @@ def _check_batch(batch_no: int, table: str, counts: dict, *, expected: int | Non
         )
 
 
-def _reconcile(
+def reconcile(
     name: str,
     live_before: int,
     live_after: int,
@@ -253,7 +249,7 @@ def _reconcile(
     return counts, problems
 
 
-def _percent(done: int, total: int) -> int:
+def percent(done: int, total: int) -> int:
     return 100 if total <= 0 else min(100, done * 100 // total)
 
 

@@ -15,39 +15,23 @@ from typing import Any
 import psycopg
 from psycopg import errors
 
-from nurture_ops.core import db
-from nurture_ops.core.archiving import (
-    ArchiveError,
-    ReconciliationError,
-    _archive_tables_exist,
-    _autocommit,
-    _check_age,
-    _check_batch,
-    _check_common,
-    _lock_key,
-    _percent,
-    _reconcile,
-    _refuse_double_copies,
-    _require_aware,
-    _run_lock,
-    ensure_archive_tables,
-)
+from nurture_ops.core import archiving, db
 from nurture_ops.core.settings import CLEANUP_MODES
 
 MIN_CLEANUP_AGE_DAYS = 90
 
 
-CLEANUP_LOCK_KEY = _lock_key("nurture_ops.cleanup_completed_enrollments")
+CLEANUP_LOCK_KEY = archiving.lock_key("nurture_ops.cleanup_completed_enrollments")
 
 
 def completed_enrollments_cutoff(run_time: datetime) -> datetime:
     """The monthly cleanup's bound: enrollments completed more than 90 days before the run."""
-    _require_aware("run_time", run_time)
+    archiving.require_aware("run_time", run_time)
     return run_time - timedelta(days=MIN_CLEANUP_AGE_DAYS)
 
 
 def _count_enrollments(conn: psycopg.Connection, older_than: datetime, *, archived: bool) -> int:
-    if archived and not _archive_tables_exist(conn)["lead_campaign_enrollments_archive"]:
+    if archived and not archiving.archive_tables_exist(conn)["lead_campaign_enrollments_archive"]:
         return 0
     sql_file = (
         "archive/count_archived_enrollments.sql" if archived else "archive/count_completed_enrollments.sql"
@@ -71,10 +55,10 @@ def cleanup_completed_enrollments(
     or deleted (mode "delete"), batch by batch, reconciled (live + archived = before)."""
     if mode not in CLEANUP_MODES:
         raise ValueError(f"mode must be one of {', '.join(CLEANUP_MODES)}, got {mode!r}.")
-    _check_common(batch_size, run_id, archived_at)
-    _check_age("older_than", older_than, archived_at, MIN_CLEANUP_AGE_DAYS)
-    archiving = mode == "archive"
-    verb = "archive" if archiving else "delete"
+    archiving.check_run_args(batch_size, run_id, archived_at)
+    archiving.check_age("older_than", older_than, archived_at, MIN_CLEANUP_AGE_DAYS)
+    to_archive = mode == "archive"
+    verb = "archive" if to_archive else "delete"
     started = time.monotonic()
     params = {
         "older_than": older_than,
@@ -91,7 +75,7 @@ def cleanup_completed_enrollments(
         "batch_size": batch_size,
         "batches": 0,
     }
-    with _autocommit(conn):
+    with archiving.batch_autocommit(conn):
         if dry_run:
             live = _count_enrollments(conn, older_than, archived=False)
             arch = _count_enrollments(conn, older_than, archived=True)
@@ -110,11 +94,11 @@ def cleanup_completed_enrollments(
             )
             return result
 
-        if archiving:
-            ensure_archive_tables(conn, ("lead_campaign_enrollments",))
-        with _run_lock(conn, CLEANUP_LOCK_KEY, "cleanup of completed enrollments"):
-            if archiving:
-                _refuse_double_copies(
+        if to_archive:
+            archiving.ensure_archive_tables(conn, ("lead_campaign_enrollments",))
+        with archiving.run_lock(conn, CLEANUP_LOCK_KEY, "cleanup of completed enrollments"):
+            if to_archive:
+                archiving.refuse_double_copies(
                     conn,
                     "archive/select_enrollments_already_archived.sql",
                     params,
@@ -128,7 +112,7 @@ def cleanup_completed_enrollments(
             )
             sql_file = (
                 "archive/archive_completed_enrollments.sql"
-                if archiving
+                if to_archive
                 else "archive/delete_completed_enrollments.sql"
             )
             moved = batch_no = after_id = 0
@@ -147,15 +131,15 @@ def cleanup_completed_enrollments(
                         if not ids:
                             break
                         counts = db.fetch_one(conn, sql_file, {**params, "enrollment_ids": ids})
-                        _check_batch(
+                        archiving.check_batch(
                             batch_no,
                             "lead_campaign_enrollments",
                             counts,
                             expected=len(ids),
-                            archived=archiving,
+                            archived=to_archive,
                         )
                 except errors.UniqueViolation as exc:
-                    raise ArchiveError(
+                    raise archiving.ArchiveError(
                         f"batch {batch_no}: an enrollment is already archived "
                         f"({exc.diag.message_detail or exc}); the batch was rolled back. Compare the live "
                         "and archived copies, delete the wrong one, then rerun."
@@ -165,24 +149,26 @@ def cleanup_completed_enrollments(
                 result["batches"] = batch_no
                 log(
                     f"batch {batch_no}: {counts['deleted']:,} enrollments {verb}d, "
-                    f"{moved:,}/{live_before:,} enrollments ({_percent(moved, live_before)}%)"
+                    f"{moved:,}/{live_before:,} enrollments ({archiving.percent(moved, live_before)}%)"
                 )
             live_after = _count_enrollments(conn, older_than, archived=False)
             arch_after = _count_enrollments(conn, older_than, archived=True)
 
-    result["enrollments"], problems = _reconcile(
+    result["enrollments"], problems = archiving.reconcile(
         "lead_campaign_enrollments",
         live_before,
         live_after,
         arch_before,
         arch_after,
         moved,
-        archived=archiving,
+        archived=to_archive,
     )
     result["left_locked"] = live_after
     result["seconds"] = round(time.monotonic() - started, 3)
     if problems:
-        raise ReconciliationError("cleanup did not reconcile: " + "; ".join(problems) + f" ({result})")
+        raise archiving.ReconciliationError(
+            "cleanup did not reconcile: " + "; ".join(problems) + f" ({result})"
+        )
     result["reconciled"] = True
     log(
         f"{verb}d {moved:,} completed enrollments in {result['batches']:,} batches, "

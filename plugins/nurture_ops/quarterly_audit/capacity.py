@@ -1,11 +1,8 @@
-"""The quarterly audit: capacity against the runbook's limits, and schema readiness.
+"""Runbook 5 "Scaling Guidelines" / 7 Quarterly "Review capacity and scaling needs".
 
-- capacity_review: runbook 5 "Scaling Guidelines" / 7 Quarterly "Review capacity and scaling
-  needs" and "Full system performance audit": current level, quarter growth and projected date
-  for each of the runbook's limits, with the scaling section that applies.
-- schema_readiness: runbook 6 "Disaster Recovery": "Verify all tables present", "Run schema
-  validation queries": every table, column, index and constraint that include/sql/schema/*.sql
-  creates is present in the database.
+`capacity_review`: for each of the runbook's limits (100,000 active enrollments, 100,000 emails a
+day, 100 organizations) the current level, the growth over the quarter, the projected date the
+limit is reached and the "When to Scale" section that applies (catalog.SCALING_GUIDELINES).
 """
 
 from __future__ import annotations

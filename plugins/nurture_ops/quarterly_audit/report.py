@@ -7,20 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nurture_ops.core import text
 from nurture_ops.core.settings import BACKUP_URL_VARIABLE
-from nurture_ops.core.text import (
-    OK,
-    WARN,
-    code,
-    escape,
-    fit,
-    minute,
-    missing_reason,
-    not_run_text,
-    num,
-    numbered,
-    plural,
-)
 from nurture_ops.core.windows import Window
 from nurture_ops.integrations.workflow_backups import EXPORT_MAX_AGE_DAYS
 
@@ -58,27 +46,29 @@ STATUS_RANK = {"over_limit": 0, "act": 1, "plan": 2, "ok": 3}
 def _capacity_line(key: str, m: dict) -> str:
     name = CAPACITY_NAMES.get(key, key)
     digits = 1 if key == "emails_per_day" else 0
-    level = f"{num(m['current'], digits)} of {num(m['limit'])} ({num(m['percent_of_limit'], 2)}%)"
+    level = (
+        f"{text.num(m['current'], digits)} of {text.num(m['limit'])} ({text.num(m['percent_of_limit'], 2)}%)"
+    )
     growth = m.get("growth_per_day")
     if growth is None:
         trend = "growth unknown (quarter too short)"
     else:
         pct = m.get("growth_percent_over_quarter")
         trend = (
-            f"{num(m['first_week'], digits)} → {num(m['last_week'], digits)} over the quarter"
-            + (f" ({'+' if pct >= 0 else ''}{num(pct)}%)" if pct is not None else "")
-            + f", {'+' if growth >= 0 else ''}{num(growth, 3)}/day"
+            f"{text.num(m['first_week'], digits)} → {text.num(m['last_week'], digits)} over the quarter"
+            + (f" ({'+' if pct >= 0 else ''}{text.num(pct)}%)" if pct is not None else "")
+            + f", {'+' if growth >= 0 else ''}{text.num(growth, 3)}/day"
         )
     if m["status"] == "over_limit":
         when = "limit reached"
     elif m.get("projected_limit_date"):
-        when = f"limit projected {m['projected_limit_date']} (in {num(m['days_to_limit'], 0)} days)"
+        when = f"limit projected {m['projected_limit_date']} (in {text.num(m['days_to_limit'], 0)} days)"
     else:
         when = "no limit date (not growing, or beyond 100 years)"
-    flag = WARN + " " if m["status"] in ("over_limit", "act") else ""
+    flag = text.WARN + " " if m["status"] in ("over_limit", "act") else ""
     extra = ""
     if key == "emails_per_day" and m.get("busiest_day") is not None:
-        extra = f"; busiest day {num(m['busiest_day'])} ({num(m.get('busiest_day_percent_of_limit'), 2)}%)"
+        extra = f"; busiest day {text.num(m['busiest_day'])} ({text.num(m.get('busiest_day_percent_of_limit'), 2)}%)"
     return (
         f"• {flag}*{name}*: {level}{extra}; {trend}; {when} — *{STATUS_WORDS.get(m['status'], m['status'])}*"
     )
@@ -91,8 +81,8 @@ def capacity_text(result: dict) -> str:
     )
     head = [
         f'*{TITLES["capacity_review"]}* (runbook 5 "Current Capacity")',
-        f"As of {minute(result['as_of'])}, growth from the quarter's first week (from "
-        f"{minute(result['quarter_start'])}) to its last; status *{STATUS_WORDS.get(result.get('status'), '?')}*",
+        f"As of {text.minute(result['as_of'])}, growth from the quarter's first week (from "
+        f"{text.minute(result['quarter_start'])}) to its last; status *{STATUS_WORDS.get(result.get('status'), '?')}*",
     ]
     items = [_capacity_line(k, metrics[k]) for k in order]
     tail = []
@@ -101,11 +91,11 @@ def capacity_text(result: dict) -> str:
             CAPACITY_NAMES.get(k, k) for k in order if key in (metrics[k].get("scaling") or [])
         )
         tail.append(
-            f"*{spec['section']}* (for {applies}; trigger: {escape(spec['trigger'])}): {numbered(spec['actions'])}"
+            f"*{spec['section']}* (for {applies}; trigger: {text.escape(spec['trigger'])}): {text.numbered(spec['actions'])}"
         )
     if not tail:
         tail.append("No scaling action needed before the next audit.")
-    return fit(head, items, tail)
+    return text.fit(head, items, tail)
 
 
 SCHEMA_PROBLEMS = (
@@ -125,38 +115,38 @@ def schema_problems(result: dict) -> list[tuple[str, list[str]]]:
     for path, *words in SCHEMA_PROBLEMS:
         names = result.get(path[0], {}).get(path[1], [])
         if names:
-            found.append((plural(len(names), *words), names))
+            found.append((text.plural(len(names), *words), names))
     return found
 
 
 def schema_text(result: dict) -> str:
     title = f"*{TITLES['schema_readiness']}*"
     counts = (
-        f"{num(result['tables']['expected'])} tables, {num(result['columns']['expected'])} columns, "
-        f"{num(result['indexes']['expected'])} indexes, {num(result['constraints']['expected'])} constraints "
+        f"{text.num(result['tables']['expected'])} tables, {text.num(result['columns']['expected'])} columns, "
+        f"{text.num(result['indexes']['expected'])} indexes, {text.num(result['constraints']['expected'])} constraints "
         f"from {', '.join(result.get('schema_files', [])) or 'the schema files'}"
     )
     problems = schema_problems(result)
     if not problems:
-        return fit([title, f"{OK} Everything present: {counts}"], [])
+        return text.fit([title, f"{text.OK} Everything present: {counts}"], [])
     head = [title, f":rotating_light: Not ready (expected {counts}):"]
-    items = [f"• *{label}*: {', '.join(escape(n) for n in names)}" for label, names in problems]
+    items = [f"• *{label}*: {', '.join(text.escape(n) for n in names)}" for label, names in problems]
     tail = [
         "Recreate them from include/sql/schema (CREATE INDEX CONCURRENTLY for indexes) and rerun the audit; "
         "a recovery from backup must end with this check passing (runbook 6, Restore Database)."
     ]
-    return fit(head, items, tail)
+    return text.fit(head, items, tail)
 
 
 def recovery_text(result: dict) -> str:
     title = f"*{TITLES['recovery_readiness']}*"
-    where = code(result["location"], 300)
+    where = text.code(result["location"], 300)
     limit = result.get("max_age_days", EXPORT_MAX_AGE_DAYS)
     if result.get("last_export") is None:
-        return fit(
+        return text.fit(
             [
                 title,
-                f"{WARN} No workflow export found under {where}: N8n could not be restored "
+                f"{text.WARN} No workflow export found under {where}: N8n could not be restored "
                 '(runbook 6, Restore N8n: "Import workflow definitions").',
                 "Check nurture_weekly_review.export_workflow_definitions and the Variable "
                 f"`{BACKUP_URL_VARIABLE}`.",
@@ -165,18 +155,18 @@ def recovery_text(result: dict) -> str:
         )
     age = result["age_days"]
     if result.get("recent"):
-        return fit(
+        return text.fit(
             [
                 title,
-                f"{OK} Last workflow export {result['last_export']} ({plural(age, 'day')} before the run, "
+                f"{text.OK} Last workflow export {result['last_export']} ({text.plural(age, 'day')} before the run, "
                 f"&lt;= {limit}) under {where}",
             ],
             [],
         )
-    return fit(
+    return text.fit(
         [
             title,
-            f"{WARN} Last workflow export {result['last_export']} is {plural(age, 'day')} old (&gt; {limit}) "
+            f"{text.WARN} Last workflow export {result['last_export']} is {text.plural(age, 'day')} old (&gt; {limit}) "
             f"under {where}: the weekly export is not running or failing.",
             "Check nurture_weekly_review.export_workflow_definitions and the `n8n_api` connection.",
         ],
@@ -205,10 +195,10 @@ def quarterly_report(
         for key, m in sorted(metrics.items(), key=lambda kv: STATUS_RANK.get(kv[1]["status"], 9)):
             name = CAPACITY_NAMES.get(key, key).lower()
             if m["status"] == "over_limit":
-                attention.append(f"{name} over the limit ({num(m['percent_of_limit'])}%)")
+                attention.append(f"{name} over the limit ({text.num(m['percent_of_limit'])}%)")
             elif m["status"] == "act":
                 date_text = f", limit by {m['projected_limit_date']}" if m.get("projected_limit_date") else ""
-                attention.append(f"{name} at {num(m['percent_of_limit'])}% of the limit{date_text}")
+                attention.append(f"{name} at {text.num(m['percent_of_limit'])}% of the limit{date_text}")
             elif m["status"] == "plan":
                 fine.append(f"{name} limit projected {m['projected_limit_date']}")
         if capacity.get("status") == "ok":
@@ -216,16 +206,16 @@ def quarterly_report(
             if highest:
                 fine.append(
                     f"capacity ok (highest: {CAPACITY_NAMES.get(highest[0], highest[0]).lower()} at "
-                    f"{num(highest[1]['percent_of_limit'], 2)}%)"
+                    f"{text.num(highest[1]['percent_of_limit'], 2)}%)"
                 )
     recovery = parts.get("recovery_readiness")
     if recovery is not None:
         if recovery.get("last_export") is None:
             attention.append("no workflow export found")
         elif not recovery.get("recent"):
-            attention.append(f"last workflow export {plural(recovery['age_days'], 'day')} old")
+            attention.append(f"last workflow export {text.plural(recovery['age_days'], 'day')} old")
         else:
-            fine.append(f"last workflow export {plural(recovery['age_days'], 'day')} old")
+            fine.append(f"last workflow export {text.plural(recovery['age_days'], 'day')} old")
     missing = [p for p in QUARTERLY_PARTS if parts.get(p) is None]
     if missing:
         why = (
@@ -236,22 +226,22 @@ def quarterly_report(
     if attention:
         summary = f"ATTENTION: {summary}"
     headline = [
-        f"*Quarter* {minute(quarter.start.isoformat())} → {minute(quarter.end.isoformat())} (3 months ending at the run)",
-        f":rotating_light: *ATTENTION*: {escape('; '.join(attention))}"
+        f"*Quarter* {text.minute(quarter.start.isoformat())} → {text.minute(quarter.end.isoformat())} (3 months ending at the run)",
+        f":rotating_light: *ATTENTION*: {text.escape('; '.join(attention))}"
         if attention
-        else f"{OK} Nothing needs action",
+        else f"{text.OK} Nothing needs action",
     ]
     renderers = {
         "capacity_review": capacity_text,
         "schema_readiness": schema_text,
         "recovery_readiness": recovery_text,
     }
-    sections = [fit(headline, [])]
+    sections = [text.fit(headline, [])]
     for part, render in renderers.items():
         result = parts.get(part)
         sections.append(
             render(result)
             if result is not None
-            else not_run_text(TITLES[part], missing_reason(part in DATABASE_PARTS, database))
+            else text.not_run_text(TITLES[part], text.missing_reason(part in DATABASE_PARTS, database))
         )
     return sections, summary

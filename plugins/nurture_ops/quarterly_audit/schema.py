@@ -1,11 +1,7 @@
-"""The quarterly audit: capacity against the runbook's limits, and schema readiness.
+"""Runbook 6 "Disaster Recovery": "Verify all tables present", "Run schema validation queries".
 
-- capacity_review: runbook 5 "Scaling Guidelines" / 7 Quarterly "Review capacity and scaling
-  needs" and "Full system performance audit": current level, quarter growth and projected date
-  for each of the runbook's limits, with the scaling section that applies.
-- schema_readiness: runbook 6 "Disaster Recovery": "Verify all tables present", "Run schema
-  validation queries": every table, column, index and constraint that include/sql/schema/*.sql
-  creates is present in the database.
+`expected_schema` reads what include/sql/schema/*.sql creates (tables, columns, NOT NULLs,
+indexes, constraints); `schema_readiness` compares it with the database's catalog.
 """
 
 from __future__ import annotations

@@ -10,21 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nurture_ops.core.text import (
-    FAILED,
-    INFO,
-    OK,
-    WARN,
-    code,
-    escape,
-    fit,
-    minute,
-    missing_reason,
-    not_run_text,
-    num,
-    numbered,
-    plural,
-)
+from nurture_ops.core import text
 from nurture_ops.core.windows import Window
 from nurture_ops.weekly_review.logic import SCHEDULER_ADVICE, SENDER_ADVICE, SLOW_QUERY_ADVICE
 
@@ -56,12 +42,12 @@ def query_performance_text(result: dict) -> str:
     """pg_stat_statements: slow statements first; 'not available' with how to enable it is no failure."""
     title = f"*{TITLES['query_performance']}* (pg_stat_statements, slowest mean first)"
     if not result.get("available"):
-        return fit(
+        return text.fit(
             [
                 title,
-                f"{INFO} Not available: {escape(result.get('reason', ''))}. This is not a failure; "
+                f"{text.INFO} Not available: {text.escape(result.get('reason', ''))}. This is not a failure; "
                 "the review is blind to slow queries until it is enabled.",
-                f"*How to enable:* {escape(result.get('how_to_enable', ''))}",
+                f"*How to enable:* {text.escape(result.get('how_to_enable', ''))}",
             ],
             [],
         )
@@ -70,23 +56,21 @@ def query_performance_text(result: dict) -> str:
     slow = result.get("slow_count", 0)
     if slow:
         verdict = (
-            f"{WARN} {plural(slow, 'statement')} over {num(slow_ms, 0)} ms mean: the runbook's "
-            f'scaling trigger "Query response time &gt; {num(slow_ms, 0)}ms consistently"'
+            f"{text.WARN} {text.plural(slow, 'statement')} over {text.num(slow_ms, 0)} ms mean: the runbook's "
+            f'scaling trigger "Query response time &gt; {text.num(slow_ms, 0)}ms consistently"'
         )
     elif queries:
-        verdict = (
-            f"{OK} No statement over {num(slow_ms, 0)} ms mean ({plural(len(queries), 'statement')} reviewed)"
-        )
+        verdict = f"{text.OK} No statement over {text.num(slow_ms, 0)} ms mean ({text.plural(len(queries), 'statement')} reviewed)"
     else:
-        verdict = f"{OK} No statement on the runbook's tables recorded yet"
+        verdict = f"{text.OK} No statement on the runbook's tables recorded yet"
     head = [title, verdict]
     if result.get("spiky_count"):
         head.append(
-            f"{plural(result['spiky_count'], 'statement')} spiked over {num(slow_ms, 0)} ms (max only)"
+            f"{text.plural(result['spiky_count'], 'statement')} spiked over {text.num(slow_ms, 0)} ms (max only)"
         )
     items = [
-        f"• {WARN + ' ' if q.get('slow') else ''}{code(q['query'])}: mean {num(q['mean_ms'])} ms, "
-        f"max {num(q['max_ms'])} ms, {plural(q['calls'], 'call')}"
+        f"• {text.WARN + ' ' if q.get('slow') else ''}{text.code(q['query'])}: mean {text.num(q['mean_ms'])} ms, "
+        f"max {text.num(q['max_ms'])} ms, {text.plural(q['calls'], 'call')}"
         for q in queries[:TOP_ITEMS]
     ]
     tail = []
@@ -94,68 +78,70 @@ def query_performance_text(result: dict) -> str:
         tail.append(f"*Runbook:* {SLOW_QUERY_ADVICE}.")
         scaling = result.get("scaling") or {}
         if scaling:
-            tail.append(f"If it persists, *{scaling['section']}*: {numbered(scaling['actions'])}")
-    return fit(head, items, tail)
+            tail.append(f"If it persists, *{scaling['section']}*: {text.numbered(scaling['actions'])}")
+    return text.fit(head, items, tail)
 
 
 def scheduler_text(result: dict) -> str:
     target = result.get("target", {})
-    seconds = num(target.get("seconds", 10), 0)
-    title = f"*{TITLES['scheduler_performance']}* (target: {num(target.get('enrollments', 1000))} enrollments in &lt; {seconds} s per batch)"
+    seconds = text.num(target.get("seconds", 10), 0)
+    title = f"*{TITLES['scheduler_performance']}* (target: {text.num(target.get('enrollments', 1000))} enrollments in &lt; {seconds} s per batch)"
     missed = result.get("minutes_missing_target", 0)
     measured = result.get("minutes_measured", 0)
     totals = (
-        f"{plural(result.get('runs', 0), 'run')} ({num(result.get('unmeasured_runs', 0))} without a duration), "
-        f"{num(result.get('enrollments_processed', 0))} enrollments, "
-        f"{num(result.get('seconds_per_1000'), 2)} s per 1,000 overall"
+        f"{text.plural(result.get('runs', 0), 'run')} ({text.num(result.get('unmeasured_runs', 0))} without a duration), "
+        f"{text.num(result.get('enrollments_processed', 0))} enrollments, "
+        f"{text.num(result.get('seconds_per_1000'), 2)} s per 1,000 overall"
     )
     if not result.get("runs"):
-        return fit([title, f"{WARN} No Message Scheduler run recorded this week: nothing to measure"], [])
+        return text.fit(
+            [title, f"{text.WARN} No Message Scheduler run recorded this week: nothing to measure"], []
+        )
     if missed:
-        verdict = f"{WARN} {plural(missed, 'minute')} of {num(measured)} measured missed the target"
+        verdict = (
+            f"{text.WARN} {text.plural(missed, 'minute')} of {text.num(measured)} measured missed the target"
+        )
     elif not measured:
-        verdict = f"{WARN} No run recorded a duration (workflow_executions.duration_ms): cannot judge"
+        verdict = f"{text.WARN} No run recorded a duration (workflow_executions.duration_ms): cannot judge"
     else:
-        verdict = f"{OK} All {plural(measured, 'measured minute')} on target"
+        verdict = f"{text.OK} All {text.plural(measured, 'measured minute')} on target"
     items = [
-        f"• {WARN + ' ' if m['misses_target'] else ''}{minute(m['minute'])}: "
-        f"{num(m['enrollments_processed'])} enrollments in {num(m['duration_seconds'])} s "
-        f"(allowed {num(m['allowed_seconds'])} s, {num(m['seconds_per_1000'], 2)} s per 1,000)"
+        f"• {text.WARN + ' ' if m['misses_target'] else ''}{text.minute(m['minute'])}: "
+        f"{text.num(m['enrollments_processed'])} enrollments in {text.num(m['duration_seconds'])} s "
+        f"(allowed {text.num(m['allowed_seconds'])} s, {text.num(m['seconds_per_1000'], 2)} s per 1,000)"
         for m in result.get("worst_minutes", [])[:TOP_ITEMS]
     ]
     head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
-    tail = [f"*Runbook (&gt; {seconds} s per batch):* {numbered(SCHEDULER_ADVICE)}"] if missed else []
-    return fit(head, items, tail)
+    tail = [f"*Runbook (&gt; {seconds} s per batch):* {text.numbered(SCHEDULER_ADVICE)}"] if missed else []
+    return text.fit(head, items, tail)
 
 
 def sender_text(result: dict) -> str:
     target = result.get("target_per_minute", 100)
-    title = (
-        f"*{TITLES['sender_performance']}* (target: {num(target)} emails per minute while emails are waiting)"
-    )
+    title = f"*{TITLES['sender_performance']}* (target: {text.num(target)} emails per minute while emails are waiting)"
     missed = result.get("minutes_missing_target", 0)
     judged = result.get("minutes_judged", 0)
     totals = (
-        f"{num(result.get('emails_sent', 0))} emails sent, peak {num(result.get('peak_sent_per_minute', 0))} "
-        f"per minute, peak backlog {num(result.get('peak_backlog', 0))}"
+        f"{text.num(result.get('emails_sent', 0))} emails sent, peak {text.num(result.get('peak_sent_per_minute', 0))} "
+        f"per minute, peak backlog {text.num(result.get('peak_backlog', 0))}"
     )
     if missed:
         verdict = (
-            f"{WARN} {plural(missed, 'minute')} of {num(judged)} with a backlog sent fewer than "
-            f"LEAST({num(target)}, backlog)"
+            f"{text.WARN} {text.plural(missed, 'minute')} of {text.num(judged)} with a backlog sent fewer than "
+            f"LEAST({text.num(target)}, backlog)"
         )
     elif judged:
-        verdict = f"{OK} All {plural(judged, 'minute')} with a backlog on target"
+        verdict = f"{text.OK} All {text.plural(judged, 'minute')} with a backlog on target"
     else:
-        verdict = f"{OK} No emails were kept waiting: no minute to judge"
+        verdict = f"{text.OK} No emails were kept waiting: no minute to judge"
     items = [
-        f"• {WARN + ' ' if w['shortfall'] else ''}{minute(w['minute'])}: {num(w['sent'])} sent, "
-        f"{num(w['backlog_at_start'])} waiting (expected {num(w['expected'])}, short by {num(w['shortfall'])})"
+        f"• {text.WARN + ' ' if w['shortfall'] else ''}{text.minute(w['minute'])}: {text.num(w['sent'])} sent, "
+        f"{text.num(w['backlog_at_start'])} waiting (expected {text.num(w['expected'])}, short by {text.num(w['shortfall'])})"
         for w in result.get("worst_minutes", [])[:TOP_ITEMS]
     ]
     head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
-    tail = [f"*Runbook (&lt; {num(target)}/minute):* {numbered(SENDER_ADVICE)}"] if missed else []
-    return fit(head, items, tail)
+    tail = [f"*Runbook (&lt; {text.num(target)}/minute):* {text.numbered(SENDER_ADVICE)}"] if missed else []
+    return text.fit(head, items, tail)
 
 
 def unsubscribe_text(result: dict) -> str:
@@ -166,25 +152,31 @@ def unsubscribe_text(result: dict) -> str:
         key=lambda c: (-(c["unsubscribes"] + c["group_unsubscribes"]), -(c.get("unsubscribe_rate") or 0)),
     )
     if not campaigns:
-        return fit([title, f"{OK} No unsubscribes this week"], [])
+        return text.fit([title, f"{text.OK} No unsubscribes this week"], [])
     head = [
         title,
-        f"{plural(total, 'unsubscribe')} and {plural(group, 'group unsubscribe')} in "
-        f"{plural(len(campaigns), 'campaign')} (worst first)",
+        f"{text.plural(total, 'unsubscribe')} and {text.plural(group, 'group unsubscribe')} in "
+        f"{text.plural(len(campaigns), 'campaign')} (worst first)",
     ]
     items = []
     for c in campaigns:
-        reasons = ", ".join(f"{escape(r['reason'])} ({num(r['count'])})" for r in c.get("reasons", []))
+        reasons = ", ".join(
+            f"{text.escape(r['reason'])} ({text.num(r['count'])})" for r in c.get("reasons", [])
+        )
         if c.get("more_reasons"):
-            reasons += f", +{num(c['more_reasons'])} more"
+            reasons += f", +{text.num(c['more_reasons'])} more"
         rate = c.get("unsubscribe_rate")
-        rate_text = f", {num(rate, 2)}% of {num(c['emails_sent'])} sent this week" if rate is not None else ""
+        rate_text = (
+            f", {text.num(rate, 2)}% of {text.num(c['emails_sent'])} sent this week"
+            if rate is not None
+            else ""
+        )
         items.append(
-            f"• *{escape(c['campaign_name'])}*: {plural(c['unsubscribes'], 'unsubscribe')} + "
-            f"{num(c['group_unsubscribes'])} group ({plural(c['leads'], 'lead')}{rate_text})"
+            f"• *{text.escape(c['campaign_name'])}*: {text.plural(c['unsubscribes'], 'unsubscribe')} + "
+            f"{text.num(c['group_unsubscribes'])} group ({text.plural(c['leads'], 'lead')}{rate_text})"
             + (f" — reasons: {reasons}" if reasons else "")
         )
-    return fit(head, items)
+    return text.fit(head, items)
 
 
 def export_text(result: dict | None, error: str | None = None) -> str:
@@ -192,34 +184,36 @@ def export_text(result: dict | None, error: str | None = None) -> str:
     if result is None:
         lines = [
             title,
-            f"{FAILED} *Export FAILED*: no workflow definitions were backed up this week.",
+            f"{text.FAILED} *Export FAILED*: no workflow definitions were backed up this week.",
         ]
         if error:
-            lines.append(f"Error: {code(error, 300)}")
+            lines.append(f"Error: {text.code(error, 300)}")
         lines.append(
             "The failure was posted to Slack; earlier backups are untouched. Check that N8n runs and "
             "the `n8n_api` connection (host, API key), then clear the task to rerun the export."
         )
-        return fit(lines, [])
+        return text.fit(lines, [])
     head = [
         title,
-        f"{OK} {plural(result['workflows'], 'workflow')} ({num(result['active'])} active) exported to "
-        f"{code(result['location'], 300)}",
+        f"{text.OK} {text.plural(result['workflows'], 'workflow')} ({text.num(result['active'])} active) exported to "
+        f"{text.code(result['location'], 300)}",
     ]
     if result.get("first_export"):
         head.append("First export here: nothing to compare with.")
-        return fit(head, [])
+        return text.fit(head, [])
     kinds = ("changed", "added", "removed", "deactivated", "activated")
-    counts = ", ".join(f"{num(result.get(f'{k}_count', 0))} {k}" for k in kinds)
-    head.append(f"Since {escape(result.get('previous'))}: {counts}")
+    counts = ", ".join(f"{text.num(result.get(f'{k}_count', 0))} {k}" for k in kinds)
+    head.append(f"Since {text.escape(result.get('previous'))}: {counts}")
     items = []
     for kind in kinds:
         names = result.get(kind) or []
         if names:
             more = result.get(f"{kind}_count", len(names)) - len(names)
-            listed = ", ".join(escape(n) for n in names) + (f" and {num(more)} more" if more > 0 else "")
+            listed = ", ".join(text.escape(n) for n in names) + (
+                f" and {text.num(more)} more" if more > 0 else ""
+            )
             items.append(f"• {kind.capitalize()}: {listed}")
-    return fit(head, items)
+    return text.fit(head, items)
 
 
 def _weekly_flags(parts: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -231,17 +225,17 @@ def _weekly_flags(parts: dict[str, Any]) -> tuple[list[str], list[str]]:
             fine.append("pg_stat_statements not enabled (query review skipped)")
         elif query.get("slow_count"):
             flags.append(
-                f"{plural(query['slow_count'], 'slow statement')} over {num(query.get('slow_ms', 500), 0)} ms"
+                f"{text.plural(query['slow_count'], 'slow statement')} over {text.num(query.get('slow_ms', 500), 0)} ms"
             )
         else:
-            fine.append(f"no statement over {num(query.get('slow_ms', 500), 0)} ms")
+            fine.append(f"no statement over {text.num(query.get('slow_ms', 500), 0)} ms")
     scheduler = parts.get("scheduler_performance")
     if scheduler is not None:
         if scheduler.get("minutes_missing_target"):
-            seconds = num(scheduler.get("target", {}).get("seconds", 10), 0)
+            seconds = text.num(scheduler.get("target", {}).get("seconds", 10), 0)
             flags.append(
                 f"scheduler over {seconds} s per 1,000 enrollments in "
-                f"{plural(scheduler['minutes_missing_target'], 'minute')}"
+                f"{text.plural(scheduler['minutes_missing_target'], 'minute')}"
             )
         elif not scheduler.get("runs"):
             flags.append("no scheduler run recorded")
@@ -253,16 +247,16 @@ def _weekly_flags(parts: dict[str, Any]) -> tuple[list[str], list[str]]:
     if sender is not None:
         if sender.get("minutes_missing_target"):
             flags.append(
-                f"sender under {num(sender.get('target_per_minute', 100))}/min with a backlog in "
-                f"{plural(sender['minutes_missing_target'], 'minute')}"
+                f"sender under {text.num(sender.get('target_per_minute', 100))}/min with a backlog in "
+                f"{text.plural(sender['minutes_missing_target'], 'minute')}"
             )
         else:
             fine.append("sender on target")
     unsubscribes = parts.get("unsubscribe_feedback")
     if unsubscribes is not None:
         fine.append(
-            f"{plural(unsubscribes.get('unsubscribes', 0), 'unsubscribe')} "
-            f"(+{num(unsubscribes.get('group_unsubscribes', 0))} group)"
+            f"{text.plural(unsubscribes.get('unsubscribes', 0), 'unsubscribe')} "
+            f"(+{text.num(unsubscribes.get('group_unsubscribes', 0))} group)"
         )
     export = parts.get("export_workflow_definitions")
     if export is None:
@@ -270,8 +264,8 @@ def _weekly_flags(parts: dict[str, Any]) -> tuple[list[str], list[str]]:
     else:
         kinds = ("changed", "added", "removed", "deactivated", "activated")
         changes = sum(export.get(f"{k}_count", 0) for k in kinds)
-        done = "first export" if export.get("first_export") else plural(changes, "change")
-        fine.append(f"{plural(export['workflows'], 'workflow')} exported ({done})")
+        done = "first export" if export.get("first_export") else text.plural(changes, "change")
+        fine.append(f"{text.plural(export['workflows'], 'workflow')} exported ({done})")
     return flags, fine
 
 
@@ -292,8 +286,10 @@ def weekly_report(
         flags.append(f"not reviewed ({why}): {', '.join(missing)}")
     summary = "; ".join(flags + fine)
     headline = [
-        f"*Week* {minute(week.start.isoformat())} → {minute(week.end.isoformat())} (7 days ending at the run)",
-        f"{WARN} Needs a look: {escape('; '.join(flags))}" if flags else f"{OK} Every runbook target met",
+        f"*Week* {text.minute(week.start.isoformat())} → {text.minute(week.end.isoformat())} (7 days ending at the run)",
+        f"{text.WARN} Needs a look: {text.escape('; '.join(flags))}"
+        if flags
+        else f"{text.OK} Every runbook target met",
     ]
     renderers = {
         "query_performance": query_performance_text,
@@ -301,13 +297,13 @@ def weekly_report(
         "sender_performance": sender_text,
         "unsubscribe_feedback": unsubscribe_text,
     }
-    sections = [fit(headline, [])]
+    sections = [text.fit(headline, [])]
     for part, render in renderers.items():
         result = parts.get(part)
         sections.append(
             render(result)
             if result is not None
-            else not_run_text(TITLES[part], missing_reason(part in DATABASE_PARTS, database))
+            else text.not_run_text(TITLES[part], text.missing_reason(part in DATABASE_PARTS, database))
         )
     sections.append(export_text(parts.get("export_workflow_definitions"), export_error))
     return sections, summary
