@@ -14,6 +14,9 @@ It listens on 127.0.0.1 only and answers the calls nurture_ops.n8n makes, the wa
 Every /api/ call needs the header X-N8N-API-KEY; without it N8n answers 401
 {"message": "'X-N8N-API-KEY' header required"}, with a wrong one 401 {"message": "unauthorized"}.
 Workflows live in memory (the constructor's list), so a test can change them between calls.
+To misbehave like a real N8n sometimes does: `fail_next(n, status)` answers the next n /api/ calls
+with that status (e.g. 503, or 429 with Retry-After: 1), `delay_s` makes every /api/ call wait
+that long before answering (client timeouts), `repeat_cursor` hands out the same cursor forever.
 
 Point Airflow at it with the JSON connection form:
 
@@ -23,28 +26,25 @@ Point Airflow at it with the JSON connection form:
 In tests::
 
     n8n = FakeN8n([make_workflow("1", "Lead Nurture - Email Sender")], port=0).start()
-    n8n.url, n8n.calls, n8n.workflows, n8n.connection_json()
+    n8n.url, n8n.calls, n8n.queries, n8n.headers, n8n.workflows, n8n.connection_json()
+    n8n.fail_next(1, 503)   # the next /api/ call gets a 503 (recorded in n8n.calls all the same)
     n8n.stop()
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
-import contextlib
 import copy
 import json
 import os
-import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from dev.loopback_server import HOST, LoopbackServer
+from dev.loopback_server import HOST, LoopbackServer, QuietHandler, cli_parser, serve_until_signalled
 
 DEFAULT_PORT = int(os.environ.get("NURTURE_FAKE_N8N_PORT", "5678"))
 DEV_API_KEY = "dev-n8n-api-key"  # a local dummy, not a secret
@@ -123,13 +123,16 @@ class FakeN8n(LoopbackServer):
         port: int = 0,
         api_key: str = DEV_API_KEY,
         repeat_cursor: bool = False,
+        delay_s: float = 0.0,
         quiet: bool = True,
     ):
         self.workflows: list[dict] = list(workflows) if workflows is not None else demo_workflows()
         self.api_key = api_key
         self.calls: list[tuple[str, str]] = []  # (method, path without query), authorised or not
         self.queries: list[dict[str, list[str]]] = []  # the query of each call, same order
+        self.headers: list[dict[str, str]] = []  # the request headers of each call, same order
         self.repeat_cursor = repeat_cursor  # misbehave: always hand out the first page's cursor
+        self.delay_s = delay_s  # misbehave: wait this long before answering an /api/ call
         self.quiet = quiet
         super().__init__(port)
         self.lock = threading.Lock()
@@ -201,10 +204,16 @@ class FakeN8n(LoopbackServer):
         with self.lock:
             self.calls.append((method, path))
             self.queries.append(query)
+            self.headers.append(dict(headers.items()))
         if path == "/healthz" and method == "GET":
             return 200, {"status": "ok"}
         if not path.startswith("/api/v1/"):
             return 404, {"message": "not found"}
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        failure = self.take_failure()  # fail_next(n, status): like an overloaded N8n or its proxy
+        if failure is not None:
+            return failure, {"message": f"injected failure {failure}"}
         key = headers.get("X-N8N-API-KEY")
         if not key:
             return 401, {"message": "'X-N8N-API-KEY' header required"}
@@ -223,21 +232,14 @@ class FakeN8n(LoopbackServer):
         return 405 if len(segments) <= 3 else 404, {"message": "method not allowed"}
 
 
-def _make_handler(fake: FakeN8n) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _make_handler(fake: FakeN8n) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         server_version = "nurture-fake-n8n/1"
 
         def _answer(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            self.read_body()
             status, body = fake.handle(method, self.path, self.headers)
-            data = json.dumps(body).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(status, json.dumps(body), "application/json; charset=utf-8")
             if not fake.quiet:
                 print(f"fake n8n {method} {self.path} -> {status}", flush=True)
 
@@ -247,47 +249,23 @@ def _make_handler(fake: FakeN8n) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._answer("POST")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
     return Handler
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dev.fake_n8n", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (%(default)s)")
+    parser = cli_parser("python -m dev.fake_n8n", __doc__, DEFAULT_PORT, "do not print a line per request")
     parser.add_argument("--api-key", default=os.environ.get("NURTURE_FAKE_N8N_API_KEY", DEV_API_KEY))
-    parser.add_argument("--pidfile", type=Path, help="write this process's PID here while serving")
-    parser.add_argument("--quiet", action="store_true", help="do not print a line per request")
     args = parser.parse_args(argv)
-
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-
     fake = FakeN8n(demo_workflows(), port=args.port, api_key=args.api_key, quiet=args.quiet)
-    try:
-        fake.start()
-    except OSError as exc:
-        print(f"fake n8n: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    pid = str(os.getpid())
-    if args.pidfile:
-        args.pidfile.parent.mkdir(parents=True, exist_ok=True)
-        args.pidfile.write_text(pid + "\n")
-    print(f"fake n8n listening on {fake.url}/api/v1 ({len(fake.workflows)} demo workflows)", flush=True)
-    print(f"  AIRFLOW_CONN_N8N_API='{fake.connection_json()}'", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        fake.stop()
-        if args.pidfile:
-            with contextlib.suppress(OSError):
-                if args.pidfile.read_text().strip() == pid:
-                    args.pidfile.unlink()
-        print("fake n8n stopped", flush=True)
-    return 0
+    return serve_until_signalled(
+        fake,
+        "fake n8n",
+        args.pidfile,
+        lambda: [
+            f"fake n8n listening on {fake.url}/api/v1 ({len(fake.workflows)} demo workflows)",
+            f"  AIRFLOW_CONN_N8N_API='{fake.connection_json()}'",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -25,22 +25,18 @@ In tests (see tests/conftest.py)::
 
 from __future__ import annotations
 
-import argparse
-import collections
-import contextlib
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from dev.loopback_server import HOST, LoopbackServer
+from dev.loopback_server import HOST as HOST  # re-exported: the address every local tool binds
+from dev.loopback_server import LoopbackServer, QuietHandler, cli_parser, serve_until_signalled
 
 DEFAULT_PORT = int(os.environ.get("NURTURE_SLACK_SINK_PORT", "8765"))
 # The webhook path the local connection uses: a dummy, not a secret.
@@ -87,7 +83,6 @@ class SlackSink(LoopbackServer):
         self.quiet = quiet
         self._lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
-        self._failures: collections.deque[int] = collections.deque()
         self._received = threading.Condition(self._lock)
 
     def handler_class(self):
@@ -124,14 +119,9 @@ class SlackSink(LoopbackServer):
         """Forget the payloads held in memory and pending failures (the JSONL file is kept)."""
         with self._lock:
             self._records.clear()
-            self._failures.clear()
+        self.clear_failures()
 
-    def fail_next(self, n: int = 1, status: int = 500) -> None:
-        """Answer the next `n` POSTs with `status` (not recorded). Calls accumulate in order."""
-        if n < 0 or not 400 <= status <= 599:
-            raise ValueError("fail_next needs n >= 0 and an HTTP error status (400-599)")
-        with self._lock:
-            self._failures.extend([status] * n)
+    # fail_next(n, status) (LoopbackServer): the next `n` webhook POSTs get `status`, unrecorded.
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Block until at least `count` payloads are held (or raise TimeoutError); returns them."""
@@ -145,10 +135,6 @@ class SlackSink(LoopbackServer):
             return [record["payload"] for record in self._records]
 
     # -- request handling (called from server threads) --------------------------------------------
-
-    def _take_failure(self) -> int | None:
-        with self._lock:
-            return self._failures.popleft() if self._failures else None
 
     def _record(self, path: str, payload: dict[str, Any]) -> None:
         record = {"received_at": datetime.now(UTC).isoformat(), "path": path, "payload": payload}
@@ -189,94 +175,55 @@ def _has_content(payload: dict[str, Any]) -> bool:
     )
 
 
-def _make_handler(sink: SlackSink) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _make_handler(sink: SlackSink) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         server_version = "nurture-slack-sink/1"
 
-        def _reply(self, status: int, body: str, content_type: str = "text/html") -> None:
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            if status == 429:
-                self.send_header("Retry-After", "1")
-            self.end_headers()
-            self.wfile.write(data)
-
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._reply(413, "request_too_large")
+            if int(self.headers.get("Content-Length") or 0) > MAX_BODY:
+                self.reply(413, "request_too_large")
                 return
-            body = self.rfile.read(length) if length > 0 else b""
+            body = self.read_body()
             path = self.path.split("?", 1)[0]
             if not path.startswith(SERVICES_PREFIX):
-                self._reply(404, "no_service")
+                self.reply(404, "no_service")
                 return
-            failure = sink._take_failure()
+            failure = sink.take_failure()
             if failure is not None:
-                self._reply(failure, _error_body(failure))
+                self.reply(failure, _error_body(failure))
                 return
             payload = _parse_payload(body, self.headers.get("Content-Type", ""))
             if payload is None:
-                self._reply(400, "invalid_payload")
+                self.reply(400, "invalid_payload")
                 return
             if not _has_content(payload):
-                self._reply(400, "no_text")
+                self.reply(400, "no_text")
                 return
             sink._record(path, payload)
-            self._reply(200, "ok")
+            self.reply(200, "ok")
 
         def do_GET(self) -> None:
             if self.path.split("?", 1)[0] == "/healthz":
                 with sink._lock:
                     received = len(sink._records)
-                self._reply(200, json.dumps({"status": "ok", "received": received}), "application/json")
+                self.reply(200, json.dumps({"status": "ok", "received": received}), "application/json")
             else:
-                self._reply(405, "invalid_method")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # accepted payloads are printed by SlackSink._record; nothing else is worth a line
+                self.reply(405, "invalid_method")
 
     return Handler
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dev.slack_sink", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default: %(default)s)"
-    )
+    parser = cli_parser("python -m dev.slack_sink", __doc__, DEFAULT_PORT, "do not print a line per message")
     parser.add_argument("--out", type=Path, default=Path(".local/slack.jsonl"), help="JSONL file to append")
-    parser.add_argument("--pidfile", type=Path, help="write this process's PID here while serving")
-    parser.add_argument("--quiet", action="store_true", help="do not print a line per message")
     args = parser.parse_args(argv)
-
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-
     sink = SlackSink(port=args.port, jsonl_path=args.out, quiet=args.quiet)
-    try:
-        sink.start()
-    except OSError as exc:
-        print(f"slack sink: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    pid = str(os.getpid())
-    if args.pidfile:
-        args.pidfile.parent.mkdir(parents=True, exist_ok=True)
-        args.pidfile.write_text(pid + "\n")
-    print(f"slack sink listening on {sink.webhook_url} -> {args.out}", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        sink.stop()
-        if args.pidfile:
-            with contextlib.suppress(OSError):
-                if args.pidfile.read_text().strip() == pid:
-                    args.pidfile.unlink()
-        print("slack sink stopped", flush=True)
-    return 0
+    return serve_until_signalled(
+        sink,
+        "slack sink",
+        args.pidfile,
+        lambda: [f"slack sink listening on {sink.webhook_url} -> {args.out}"],
+    )
 
 
 if __name__ == "__main__":

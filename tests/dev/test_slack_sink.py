@@ -11,6 +11,8 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +38,29 @@ def post(url: str, body: bytes, content_type: str = "application/json") -> tuple
             return response.status, response.read().decode(), dict(response.headers)
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode(), dict(err.headers)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m <args>` in the repository, to completion (30 s at most)."""
+    command = [sys.executable, "-m", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30)
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[subprocess.Popen]:
+    """`python -m <args>` (a local tool's CLI) running in the repository; killed if still alive at
+    the end, or after 30 s: a stuck child never hangs the suite."""
+    command = [sys.executable, "-m", *args]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
+    try:
+        yield proc
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def jsonl(path: Path) -> list[dict]:
@@ -203,13 +228,7 @@ def test_not_quiet_prints_a_readable_line(tmp_path, capsys):
 def test_a_busy_port_is_refused(slack_sink):
     with pytest.raises(OSError):
         SlackSink(port=slack_sink.port, quiet=True).start()
-    result = subprocess.run(
-        [sys.executable, "-m", "dev.slack_sink", "--port", str(slack_sink.port), "--out", "/dev/null"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli("dev.slack_sink", "--port", str(slack_sink.port), "--out", "/dev/null")
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{slack_sink.port}" in result.stderr
 
@@ -217,16 +236,7 @@ def test_a_busy_port_is_refused(slack_sink):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_cli_serves_until_signalled(tmp_path, signum):
     out, pidfile = tmp_path / "out" / "slack.jsonl", tmp_path / "sink.pid"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dev.slack_sink", "--port", "0", "--out", str(out), "--pidfile", str(pidfile)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(30, proc.kill)  # never hang the suite on a stuck child
-    watchdog.start()
-    try:
+    with serving("dev.slack_sink", "--port", "0", "--out", str(out), "--pidfile", str(pidfile)) as proc:
         banner = proc.stdout.readline()
         assert banner.startswith("slack sink listening on http://127.0.0.1:"), banner
         webhook_url = banner.split()[4]
@@ -238,11 +248,6 @@ def test_cli_serves_until_signalled(tmp_path, signum):
 
         os.kill(proc.pid, signum)
         stdout, stderr = proc.communicate(timeout=20)
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, stderr
     assert "slack sink stopped" in stdout
     assert not pidfile.exists()

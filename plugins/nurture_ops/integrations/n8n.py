@@ -2,34 +2,55 @@
 
 The runbook's N8n steps: "Verify workflows are activated", "If SendGrid is down, pause sender
 workflow temporarily" (remediation) and the weekly "Export workflow definitions" (6. Backup &
-Recovery), done here with the API key from the Airflow connection `n8n_api` (type http):
+Recovery), done here through the HTTP provider's `HttpHook` on the Airflow connection `n8n_api`
+(type http):
 
     host      N8n base URL, e.g. https://n8n.example.com or http://127.0.0.1 (scheme and port
               may be part of it; conn.port is honoured when the host has none; conn.schema is
-              taken as the scheme when the host has none, as HttpHook does)
+              taken as the scheme when the host has none, as HttpHook does; a trailing /api/v1
+              is dropped)
     password  the N8n API key (Settings > n8n API); alternatively extra {"api_key": "..."}
 
-The key travels only in the X-N8N-API-KEY header and never appears in messages or logs.
+The key travels only in the X-N8N-API-KEY header (never as basic auth, never as the extra header
+HttpHook would make of extra `api_key`) and never appears in messages, logs or `repr`.
+
+Every call has a timeout and is retried with tenacity, a few times with short waits, when N8n
+could not be reached, did not answer in time, rate limited (429) or failed (5xx); any other 4xx
+is final at once.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import tenacity
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
 
 N8N_CONN_ID = "n8n_api"
 
 
 API_PREFIX = "/api/v1"
+API_KEY_HEADER = "X-N8N-API-KEY"
 
 
 PAGE_SIZE = 100  # N8n accepts up to 250
 
 
 MAX_PAGES = 10_000
+
+
+RETRY_ATTEMPTS = 3  # attempts in all, the first included
+RETRY_WAIT_S = 0.5  # before the second attempt; doubled before each further one
+RETRY_MAX_WAIT_S = 5.0  # the longest wait, also for a 429's Retry-After
 
 
 class N8nError(RuntimeError):
@@ -41,35 +62,49 @@ class N8nError(RuntimeError):
         self.url = url
 
 
+class _StatusError(Exception):
+    """An N8n answer with an error status, raised by the hook's check_response (retried or not)."""
+
+    def __init__(self, response: requests.Response):
+        super().__init__(f"{response.status_code} {response.reason}")
+        self.response = response
+
+
 class N8nClient:
-    def __init__(self, base_url: str, api_key: str, timeout: float = 10, *, conn_id: str | None = None):
-        if not base_url:
-            raise N8nError("N8n base URL is empty: set the host of the Airflow connection 'n8n_api'.")
-        if not api_key:
-            raise N8nError(
-                "N8n API key is empty: put it in the password (or extra 'api_key') of the Airflow "
-                f"connection '{conn_id or N8N_CONN_ID}'."
-            )
-        base = base_url.rstrip("/")
-        if base.endswith(API_PREFIX):
-            base = base[: -len(API_PREFIX)]
-        self.base_url = base
+    """The N8n API calls nurture_ops makes, over `HttpHook` on one Airflow connection."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        timeout: float = 10,
+        *,
+        attempts: int = RETRY_ATTEMPTS,
+        retry_wait_s: float = RETRY_WAIT_S,
+    ):
+        self.conn_id = connection.conn_id or N8N_CONN_ID
+        where = f"the Airflow connection '{self.conn_id}'"
+        self.base_url = _base_url(connection.host, connection.port, connection.schema)
+        if not self.base_url:
+            raise N8nError(f"N8n base URL is empty: set the host of {where}.")
+        if not _api_key(connection):
+            raise N8nError(f"N8n API key is empty: put it in the password (or extra 'api_key') of {where}.")
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
         self.timeout = timeout
-        self.conn_id = conn_id or N8N_CONN_ID
-        self._session = requests.Session()
-        self._session.headers.update({"X-N8N-API-KEY": api_key, "Accept": "application/json"})
+        self.attempts = attempts
+        self.retry_wait_s = retry_wait_s
+        self._connection = connection
+        self._hooks: dict[str, Any] = {}
 
     def __repr__(self) -> str:  # never shows the key
         return f"N8nClient({self.base_url!r})"
 
     @classmethod
-    def from_connection(cls, conn_id: str = N8N_CONN_ID, timeout: float = 10) -> N8nClient:
-        """Build a client from an Airflow connection (read now, at call time)."""
+    def from_connection(cls, conn_id: str = N8N_CONN_ID, timeout: float = 10, **retry: Any) -> N8nClient:
+        """Build a client from an Airflow connection (read now, at call time, and only once)."""
         from airflow.sdk import BaseHook
 
-        conn = BaseHook.get_connection(conn_id)
-        api_key = conn.password or conn.extra_dejson.get("api_key")
-        return cls(_base_url(conn.host, conn.port, conn.schema), api_key, timeout, conn_id=conn_id)
+        return cls(BaseHook.get_connection(conn_id), timeout, **retry)
 
     # -- API ------------------------------------------------------------------------------------
 
@@ -128,33 +163,45 @@ class N8nClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}{API_PREFIX}{path}"
 
+    def _hook(self, method: str):
+        if method not in self._hooks:
+            self._hooks[method] = _hook_class()(method=method, connection=self._connection)
+        return self._hooks[method]
+
     def _request(self, method: str, path: str, params: dict | None = None) -> Any:
-        url = self._url(path)
-        shown = requests.Request(method, url, params=params).prepare().url  # no key: it is a header
+        shown = requests.Request(method, self._url(path), params=params).prepare().url  # no key: a header
         where = f"the Airflow connection '{self.conn_id}'"
+        retrying = self._retry_args(method, shown)
+        hook = self._hook(method)
         try:
-            response = self._session.request(method, url, params=params, timeout=self.timeout)
+            response = hook.run_with_advanced_retry(
+                retrying,
+                endpoint=f"{API_PREFIX}{path}",
+                data=params,
+                extra_options={"timeout": self.timeout},
+            )
+        except _StatusError as exc:
+            failed = exc.response
+            raise N8nError(
+                f"N8n API {method} {shown} returned {failed.status_code} {failed.reason}: "
+                f"{_error_detail(failed)}. {_hint(failed.status_code, where)}{_tries(hook)}",
+                status=failed.status_code,
+                url=shown,
+            ) from exc
         except requests.ConnectionError as exc:
             raise N8nError(
-                f"Could not connect to N8n for {method} {shown}: {_short(exc)}. "
+                f"Could not connect to N8n for {method} {shown}: {_short(exc)}{_tries(hook)}. "
                 f"Is N8n running at {self.base_url}? Check the host and port of {where}.",
                 url=shown,
             ) from exc
         except requests.Timeout as exc:
             raise N8nError(
-                f"N8n did not answer {method} {shown} within {self.timeout} s. "
+                f"N8n did not answer {method} {shown} within {self.timeout} s{_tries(hook)}. "
                 f"Is N8n at {self.base_url} overloaded or unreachable?",
                 url=shown,
             ) from exc
         except requests.RequestException as exc:
             raise N8nError(f"N8n request {method} {shown} failed: {_short(exc)}", url=shown) from exc
-        if response.status_code >= 400:
-            raise N8nError(
-                f"N8n API {method} {shown} returned {response.status_code} {response.reason}: "
-                f"{_error_detail(response)}. {_hint(response.status_code, where)}",
-                status=response.status_code,
-                url=shown,
-            )
         try:
             return response.json()
         except ValueError as exc:
@@ -164,6 +211,111 @@ class N8nClient:
                 status=response.status_code,
                 url=shown,
             ) from exc
+
+    def _retry_args(self, method: str, shown: str) -> dict[str, Any]:
+        """tenacity.Retrying arguments for one call (HttpHook.run_with_advanced_retry)."""
+        backoff = tenacity.wait_exponential(multiplier=self.retry_wait_s, max=RETRY_MAX_WAIT_S)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            retry_after = _retry_after(state.outcome.exception() if state.outcome else None)
+            return max(backoff(state), retry_after or 0.0)
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "N8n %s %s failed (%s); attempt %d of %d, retrying in %.3g s",
+                method,
+                shown,
+                _short(exc) if exc is not None else "?",
+                state.attempt_number,
+                self.attempts,
+                state.next_action.sleep if state.next_action else 0.0,
+            )
+
+        return {
+            "retry": tenacity.retry_if_exception(_retryable),
+            "stop": tenacity.stop_after_attempt(self.attempts),
+            "wait": wait,
+            "before_sleep": log_retry,
+            "reraise": True,
+        }
+
+
+@functools.cache
+def _hook_class() -> type:
+    """HttpHook made to speak to N8n. Built on first use, so that importing this module (at DAG
+    parse time) does not import the HTTP provider (and aiohttp) as well."""
+    from airflow.providers.http.hooks.http import HttpHook
+
+    class N8nHook(HttpHook):
+        """HttpHook on an already read connection: the key in X-N8N-API-KEY only, the base URL
+        as `_base_url` builds it, error statuses raised as `_StatusError` (with the response)."""
+
+        default_headers = {"Accept": "application/json"}
+
+        def __init__(self, method: str, connection: Connection):
+            super().__init__(method=method, http_conn_id=connection.conn_id)
+            self._connection = connection
+
+        def get_connection(self, conn_id: str):  # type: ignore[override]
+            """The connection the client read: not read again for every call."""
+            if conn_id == self.http_conn_id:
+                return self._connection
+            return super().get_connection(conn_id)
+
+        def _set_base_url(self, connection) -> None:
+            super()._set_base_url(connection)
+            # HttpHook appends conn.port even to a host that has one, and keeps /api/v1.
+            self.base_url = _base_url(connection.host, connection.port, connection.schema)
+
+        def _configure_session_from_auth(self, session, connection):
+            session.auth = None  # HttpHook would send login:password as basic auth
+            session.headers[API_KEY_HEADER] = _api_key(connection)
+            return session
+
+        def _configure_session_from_extra(self, session, connection, extra_options):
+            session = super()._configure_session_from_extra(session, connection, extra_options)
+            session.headers.pop("api_key", None)  # HttpHook makes a header of every other extra key
+            return session
+
+        def check_response(self, response: requests.Response) -> None:
+            # HttpHook logs the body and raises AirflowException("<status>:<reason>"): the status
+            # and body are needed here, to retry or not and to explain the failure.
+            if response.status_code >= 400:
+                raise _StatusError(response)
+
+    return N8nHook
+
+
+def _api_key(connection) -> str | None:
+    return connection.password or connection.extra_dejson.get("api_key")
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Worth another attempt: N8n unreachable or slow (not a TLS failure), a 429 or a 5xx."""
+    if isinstance(exc, _StatusError):
+        return exc.response.status_code == 429 or exc.response.status_code >= 500
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    return isinstance(exc, requests.ConnectionError | requests.Timeout)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """A 429's (or 503's) Retry-After in seconds, capped at RETRY_MAX_WAIT_S; None without one."""
+    if not isinstance(exc, _StatusError):
+        return None
+    value = exc.response.headers.get("Retry-After", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # absent, or an HTTP date: the backoff applies
+    return min(max(seconds, 0.0), RETRY_MAX_WAIT_S)
+
+
+def _tries(hook) -> str:
+    attempts = getattr(hook, "_retry_obj", None)
+    count = attempts.statistics.get("attempt_number", 1) if attempts is not None else 1
+    return f" (gave up after {count} attempts)" if count > 1 else ""
 
 
 def _base_url(host: str | None, port: int | None, scheme: str | None) -> str:
@@ -176,10 +328,13 @@ def _base_url(host: str | None, port: int | None, scheme: str | None) -> str:
     netloc = parts.netloc
     if port and parts.port is None:
         netloc = f"{netloc}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    path = parts.path.rstrip("/")
+    if path.endswith(API_PREFIX):
+        path = path[: -len(API_PREFIX)]
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: BaseException) -> str:
     text = str(exc)
     if "Connection refused" in text or "Errno 111" in text:
         return "connection refused"

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import tenacity
 from psycopg import errors, sql
 from psycopg.pq import TransactionStatus
 
@@ -102,6 +103,15 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class _CleanupFailed(Exception):
+    """on_failure() raised: not a failed attempt to retry, but an error to pass on as it is."""
+
+    def __init__(self, error: BaseException, statement_error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+        self.statement_error = statement_error
+
+
 def _with_retries(
     conn: psycopg.Connection,
     statement: Callable[[], Any],
@@ -112,26 +122,50 @@ def _with_retries(
     log: Log,
     on_failure: Callable[[], Any] | None = None,
 ) -> tuple[bool, int, float | None, str | None]:
-    """Run statement() up to `attempts` times while it fails on a lock; (ok, attempts, seconds, error)."""
-    for attempt in range(1, attempts + 1):
+    """Run statement() up to `attempts` times while it fails on a lock (RETRYABLE_ERRORS), waiting
+    retry_delay_s, 2 x retry_delay_s, ... in between; on_failure() runs after every failed attempt.
+    Returns (ok, attempts made, seconds of the attempt that succeeded, error)."""
+    if attempts < 1:
+        return False, attempts, None, "no attempt made"
+    elapsed = 0.0
+
+    def attempt() -> float:
+        nonlocal elapsed
         started = time.monotonic()
         try:
             statement()
-            return True, attempt, round(time.monotonic() - started, 3), None
         except psycopg.Error as exc:
             elapsed = time.monotonic() - started
             if on_failure is not None and not conn.closed:
-                on_failure()
-            if isinstance(exc, RETRYABLE_ERRORS) and attempt < attempts and not conn.closed:
-                delay = retry_delay_s * attempt
-                log(
-                    f"{what}: {_error_text(exc)} after {elapsed:.1f}s (attempt {attempt}/{attempts}); "
-                    f"retrying in {delay:.0f}s"
-                )
-                time.sleep(delay)
-                continue
-            return False, attempt, None, _error_text(exc)
-    return False, attempts, None, "no attempt made"
+                try:
+                    on_failure()
+                except BaseException as cleanup_error:
+                    raise _CleanupFailed(cleanup_error, exc) from cleanup_error
+            raise
+        return round(time.monotonic() - started, 3)
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log(
+            f"{what}: {_error_text(exc)} after {elapsed:.1f}s (attempt {state.attempt_number}/{attempts}); "
+            f"retrying in {delay:.0f}s"
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, RETRYABLE_ERRORS) and not conn.closed),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_incrementing(start=retry_delay_s, increment=retry_delay_s),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    try:
+        seconds = retrying(attempt)
+    except _CleanupFailed as failed:
+        raise failed.error from failed.statement_error
+    except psycopg.Error as exc:
+        return False, retrying.statistics["attempt_number"], None, _error_text(exc)
+    return True, retrying.statistics["attempt_number"], seconds, None
 
 
 def _drop_index(
