@@ -1,11 +1,16 @@
 """Connections to the lead-nurture database, with timeouts, and small query helpers.
 
-Tasks go through `connect()`; the pure functions of the package take a psycopg connection, so
-tests hand them one made from a DSN.
+Tasks go through `connect()`, which opens the connection with the Postgres provider's
+`PostgresHook` (psycopg 3), so every connection extra the provider understands (sslmode and the
+other libpq parameters, options, application_name, cursor, iam / aws_conn_id / redshift, azure_conn_id,
+sqlalchemy_*) means what the provider's documentation says. The pure functions of the package take
+a psycopg connection, so tests hand them one made from a DSN.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,22 +23,76 @@ LEADS_DB_CONN_ID = "leads_db"
 APPLICATION_NAME = "nurture_ops"
 
 
-def connection_kwargs(conn_id: str = LEADS_DB_CONN_ID) -> dict[str, Any]:
-    """libpq arguments from an Airflow connection (extras such as sslmode pass through)."""
-    from airflow.sdk import BaseHook
+def _merge_options(existing: Any, added: str) -> str:
+    """The connection's own `options` followed by the package's `-c` settings.
 
-    conn = BaseHook.get_connection(conn_id)
-    kwargs: dict[str, Any] = {
-        "host": conn.host,
-        "port": conn.port or 5432,
-        "user": conn.login,
-        "password": conn.password,
-        "dbname": conn.schema,
-    }
-    for key, value in conn.extra_dejson.items():
-        if key not in {"cursor", "iam", "aws_conn_id", "log_sql"}:
-            kwargs[key] = value
-    return {k: v for k, v in kwargs.items() if v not in (None, "")}
+    PostgreSQL applies startup options in order, so for a setting named in both (say the extra
+    also sets statement_timeout) the package's per-call value, which comes last, is the one in force.
+    """
+    existing = "" if existing is None else str(existing).strip()
+    return f"{existing} {added}".strip()
+
+
+def _effective_connect_timeout(requested: int | None, from_extra: Any) -> int | None:
+    """The tighter of connect()'s `connect_timeout` and the extra's; a value <= 0 means "none"."""
+
+    def positive(value: Any) -> int | None:
+        try:
+            seconds = int(float(value))
+        except (TypeError, ValueError):
+            return None
+        return seconds if seconds > 0 else None
+
+    bounds = [b for b in (positive(requested), positive(from_extra)) if b is not None]
+    return min(bounds) if bounds else None
+
+
+@functools.cache
+def _hook_class() -> type:
+    """PostgresHook, with the package's session settings injected where it opens the connection.
+
+    Built on first use so that parsing a DAG file does not import the provider.
+    """
+    from airflow.providers.postgres.hooks import postgres
+
+    if not postgres.USE_PSYCOPG3:
+        raise RuntimeError(
+            "PostgresHook is not using psycopg 3 (needs psycopg and SQLAlchemy 2 installed); "
+            "nurture_ops relies on psycopg 3 connections"
+        )
+
+    class NurtureOpsPostgresHook(postgres.PostgresHook):
+        def __init__(
+            self,
+            *args: Any,
+            session_options: str,
+            connect_timeout: int | None,
+            autocommit: bool,
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(*args, **kwargs)
+            self._session_options = session_options
+            self._connect_timeout = connect_timeout
+            self._autocommit = autocommit
+
+        def _get_cursor_config(self, raw_cursor: str) -> tuple[str, Any]:
+            # The package reads rows by column name, whatever row type the `cursor` extra asks for.
+            return "row_factory", dict_row
+
+        def _create_connection(self, conn_args: dict[str, Any]) -> Any:
+            args = {k: v for k, v in conn_args.items() if v not in (None, "")}
+            args["options"] = _merge_options(args.get("options"), self._session_options)
+            args.setdefault("application_name", APPLICATION_NAME)
+            timeout = _effective_connect_timeout(self._connect_timeout, args.get("connect_timeout"))
+            if timeout is None:
+                args.pop("connect_timeout", None)
+            else:
+                args["connect_timeout"] = timeout
+            args["autocommit"] = self._autocommit
+            args["row_factory"] = dict_row
+            return super()._create_connection(args)
+
+    return NurtureOpsPostgresHook
 
 
 @contextmanager
@@ -44,20 +103,36 @@ def connect(
     statement_timeout_ms: int = 120_000,
     lock_timeout_ms: int | None = None,
     autocommit: bool = False,
-):
-    """A psycopg connection with dict rows and bounded waits; committed on success."""
+) -> Iterator[psycopg.Connection]:
+    """A psycopg 3 connection with dict rows and bounded waits; committed on success.
+
+    The connection comes from `PostgresHook(conn_id)`, so the Airflow connection's extras keep the
+    provider's meaning. On top of them:
+
+    - `statement_timeout_ms` and `lock_timeout_ms` are appended as `-c` settings to the extra's own
+      `options` (e.g. `-c search_path=foo` becomes `-c search_path=foo -c statement_timeout=...`);
+      for a setting both name, the value given here wins.
+    - `application_name` defaults to `nurture_ops`; an `application_name` in the extra wins.
+    - `connect_timeout` (seconds) is an upper bound: the extra's `connect_timeout` applies only when
+      it is shorter. A bound given by the caller is never stretched by the connection's
+      configuration, so the 5 s database probe of the alerts stays a 5 s probe. psycopg waits at
+      least 2 s; a value <= 0 means no bound from that side.
+    - rows are dicts (`dict_row`) whatever the `cursor` extra says, since the package reads rows by
+      column name.
+
+    The transaction is committed when the block ends normally and rolled back when it raises
+    (unless `autocommit`); the connection is always closed.
+    """
     options = f"-c statement_timeout={statement_timeout_ms}"
     if lock_timeout_ms is not None:
         options += f" -c lock_timeout={lock_timeout_ms}"
-    kwargs = connection_kwargs(conn_id)
-    kwargs.setdefault("connect_timeout", connect_timeout)
-    conn = psycopg.connect(
-        **kwargs,
-        application_name=APPLICATION_NAME,
-        options=options,
+    hook = _hook_class()(
+        postgres_conn_id=conn_id,
+        session_options=options,
+        connect_timeout=connect_timeout,
         autocommit=autocommit,
-        row_factory=dict_row,
     )
+    conn = hook.get_conn()
     try:
         yield conn
         if not autocommit:
