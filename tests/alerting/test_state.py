@@ -167,3 +167,86 @@ def test_an_old_notify_does_not_send_after_a_later_evaluation(conn):
         conn, old, lambda: sent.append(1), severity="critical", text="x", slack_conn_id="s"
     )
     assert sent == []
+
+
+def finding(key, status, summary="", scope=""):
+    from nurture_ops.core.evaluate import Finding
+
+    return Finding(check_key=key, title=key, status=status, summary=summary, metrics={}, scope=scope)
+
+
+def test_an_inhibited_alert_is_recorded_not_sent_and_named_by_its_root(conn):
+    from nurture_ops.core.catalog import Inhibition
+
+    def record(f, inhibitors=()):
+        return alert_state.record(conn, f, evaluated_at=T0, repeat_interval=REPEAT, inhibitors=inhibitors)
+
+    record(finding("workflow_execution_stopped", "critical", "stopped: Lead Nurture - Email Sender"))
+    sender, scheduler = (
+        Inhibition("workflow_execution_stopped", cause="Email Sender"),
+        Inhibition("workflow_execution_stopped", cause="Message Scheduler"),
+    )
+    held = record(finding("stuck_queued_emails", "warning", "12 queued"), (sender,))
+    assert (held.kind, held.inhibited_by) == (None, "workflow_execution_stopped")
+    assert record(finding("overdue_enrollments", "warning", "3 overdue"), (scheduler,)).kind == "fire"
+    assert record(finding("other", "warning", "x"), (Inhibition("workflow_execution_stopped"),)).inhibited_by
+    assert [
+        (r["alert_key"], r["last_summary"])
+        for r in alert_state.held_back_by(conn, "workflow_execution_stopped")
+    ] == [
+        ("other", "x"),
+        ("stuck_queued_emails", "12 queued"),
+    ]
+
+
+def test_send_once_sends_a_report_once_and_records_it(conn):
+    sent = []
+    kwargs = dict(text="digest", slack_conn_id="slack_warnings", evaluated_at=T0, dag_id="d", run_id="r")
+
+    def boom():
+        raise RuntimeError("slack down")
+
+    with pytest.raises(RuntimeError):
+        alert_state.send_once(conn, "daily_health_digest", "2026-05-31", boom, **kwargs)
+    assert alert_state.send_once(conn, "daily_health_digest", "2026-05-31", lambda: sent.append(1), **kwargs)
+    assert not alert_state.send_once(
+        conn, "daily_health_digest", "2026-05-31", lambda: sent.append(2), **kwargs
+    )
+    assert sent == [1]
+    assert conn.execute(
+        "SELECT alert_key, scope, kind, severity, text, slack_conn_id, dag_id, run_id, evaluated_at "
+        "FROM nurture_ops.alert_notifications"
+    ).fetchall() == [
+        ("daily_health_digest", "2026-05-31", "report", None, "digest", "slack_warnings", "d", "r", T0)
+    ]
+    assert conn.execute(
+        "SELECT notified_state, last_notified_at, last_evaluated_at, last_summary, notifications_sent "
+        "FROM nurture_ops.alert_state"
+    ).fetchone() == ("resolved", T0, T0, "digest", 1)
+
+
+def test_send_unless_repeated_holds_back_the_same_text_within_the_interval(conn):
+    sent = []
+
+    def send(text, when):
+        return alert_state.send_unless_repeated(
+            conn, "task_failed", "dag.task", text, lambda: sent.append((text, when)), at=when, repeat=REPEAT
+        )
+
+    assert send("boom", T0)
+    assert not send("boom", T0 + timedelta(hours=1))
+    assert send("other", T0 + timedelta(hours=2))  # a new text at once
+    assert send("other", T0 + timedelta(hours=6))  # the same text after the interval
+    assert [t for t, _ in sent] == ["boom", "other", "other"]
+    assert conn.execute(
+        "SELECT firing, status, last_summary, last_notified_at, notifications_sent FROM nurture_ops.alert_state"
+    ).fetchone() == (True, "critical", "other", T0 + timedelta(hours=6), 3)
+
+
+def test_end_silence_ends_it_at_the_instant_but_never_before_it_began(conn):
+    one = alert_state.add_silence(conn, CHECK.key, starts_at=T0, ends_at=T0 + REPEAT, reason="maintenance")
+    two = alert_state.add_silence(conn, CHECK.key, starts_at=T0, ends_at=T0 + REPEAT, reason="maintenance")
+    alert_state.end_silence(conn, one, at=T0 + timedelta(minutes=20))
+    alert_state.end_silence(conn, two, at=T0 - timedelta(hours=1))
+    ends = dict(conn.execute("SELECT id, ends_at FROM nurture_ops.alert_silences").fetchall())
+    assert ends == {one: T0 + timedelta(minutes=20), two: T0 + timedelta(seconds=1)}

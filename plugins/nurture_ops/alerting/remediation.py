@@ -50,27 +50,25 @@ def audit(
     run: RunInfo,
     alert_key: str | None,
 ) -> None:
-    with conn.cursor() as cur:
-        cur.execute(
-            f"""INSERT INTO {SCHEMA}.remediation_audit
-                    (remediation_key, alert_key, mode, outcome, rows_counted, rows_changed, reason, detail,
-                     dag_id, run_id, task_id, evaluated_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (
-                spec.key,
-                alert_key,
-                mode,
-                outcome,
-                rows_counted,
-                rows_changed,
-                reason,
-                json.dumps(detail, default=str),
-                run.dag_id,
-                run.run_id,
-                run.task_id,
-                run.evaluated_at,
-            ),
-        )
+    db.execute(
+        conn,
+        "ops/insert_remediation_audit.sql",
+        {
+            "remediation_key": spec.key,
+            "alert_key": alert_key,
+            "mode": mode,
+            "outcome": outcome,
+            "rows_counted": rows_counted,
+            "rows_changed": rows_changed,
+            "reason": reason,
+            "detail": json.dumps(detail, default=str),
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "task_id": run.task_id,
+            "evaluated_at": run.evaluated_at,
+        },
+        schema=SCHEMA,
+    )
 
 
 def guarded(

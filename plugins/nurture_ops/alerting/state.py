@@ -10,42 +10,102 @@ What Alertmanager gives and Airflow lacks, kept in `nurture_ops.alert_state`:
   row lock, re-checking that no overlapping run delivered it first.
 Evaluation times come from the run; an evaluation older than the last one recorded (a rerun of a
 past window) is reported but moves no state and sends nothing.
+
+The statements are include/sql/ops/*.sql; the tables are created and changed by the numbered
+migrations in include/sql/ops/migrations (`ensure_schema`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psycopg.rows import dict_row, tuple_row
-
-from nurture_ops.core import sql
+from nurture_ops.core import db, sql
 from nurture_ops.core.evaluate import SEVERITY_RANK, Finding
 
 SCHEMA = "nurture_ops"
-_SCHEMA_LOCK_KEY = 7_310_001  # pg advisory lock id: creating the nurture_ops schema
+_SCHEMA_LOCK_KEY = 7_310_001  # pg advisory lock id: creating / migrating the nurture_ops schema
 FUTURE_TOLERANCE = timedelta(minutes=15)
+MIGRATIONS_DIR = "ops/migrations"  # under the sql root (nurture_ops.core.sql.sql_root())
+_MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>\w+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One file include/sql/ops/migrations/NNN_<name>.sql."""
+
+    version: int
+    name: str
+    file: str  # relative to the sql root, as sql.render takes it
+
+
+def migrations() -> list[Migration]:
+    """The migration files, sorted by their number (listed when called, never at import)."""
+    folder = sql.sql_root() / MIGRATIONS_DIR
+    found: list[Migration] = []
+    for path in folder.iterdir():
+        if path.suffix != ".sql":
+            continue
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None or int(match["version"]) < 1:
+            raise ValueError(f"{path}: a migration file is named NNN_<name>.sql with NNN >= 1")
+        found.append(Migration(int(match["version"]), match["name"], f"{MIGRATIONS_DIR}/{path.name}"))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"{folder}: two migration files share a number: {[m.file for m in found]}")
+    if not found:
+        raise FileNotFoundError(f"{folder}: no migration files")
+    return found
+
+
+def schema_version(conn) -> int:
+    """The newest migration applied to this database (0: none recorded). One query."""
+    return db.fetch_one(conn, "ops/select_schema_migration_version.sql", schema=SCHEMA)["version"]
 
 
 def ensure_schema(conn) -> None:
-    """Create nurture_ops tables if missing; safe when several tasks start at once."""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        # The newest column stands for the whole DDL: an older deployment gets it added.
-        cur.execute(
-            """SELECT to_regclass(%s) IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM information_schema.columns
-                   WHERE table_schema = %s AND table_name = 'alert_state' AND column_name = 'notified_value')""",
-            (f"{SCHEMA}.remediation_audit", SCHEMA),
-        )
-        if cur.fetchone()[0]:
-            return
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
-        cur.execute(sql.render("ops/create_nurture_ops_schema.sql", schema=SCHEMA))
+    """Bring the nurture_ops tables up to the newest migration; safe when several tasks start at once.
+
+    Up to date (the usual case): one query, nothing else. Otherwise, under a session-level
+    advisory lock, re-read the version (a concurrent caller may have migrated meanwhile) and
+    apply each pending migration in a transaction of its own, together with its row in
+    schema_migrations. A database created before migrations existed (the tables, no version
+    rows) is at version 0: migration 001 is idempotent and passes it through unchanged.
+    On a connection that is not in autocommit mode, an open transaction of the caller is
+    committed first (each migration is its own transaction).
+    """
+    pending = migrations()
+    if schema_version(conn) >= pending[-1].version:
+        return
+    lock = {"lock_key": _SCHEMA_LOCK_KEY}
     if not conn.autocommit:
         conn.commit()
+    with conn.transaction():  # the session lock outlives this transaction
+        db.fetch_one(conn, "ops/lock_nurture_ops_schema.sql", lock)
+    try:
+        with conn.transaction():
+            db.execute(conn, "ops/create_schema_migrations.sql", schema=SCHEMA)
+            applied = schema_version(conn)
+        for migration in pending:
+            if migration.version <= applied:
+                continue
+            with conn.transaction():
+                db.execute(conn, migration.file, schema=SCHEMA)
+                db.execute(
+                    conn,
+                    "ops/insert_schema_migration.sql",
+                    {"version": migration.version, "name": migration.name},
+                    schema=SCHEMA,
+                )
+    finally:
+        if not conn.closed:  # a lost session has released its lock already
+            with conn.transaction():
+                db.fetch_one(conn, "ops/unlock_nurture_ops_schema.sql", lock)
 
 
 @dataclass(frozen=True)
@@ -82,38 +142,28 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _lock_row(cur, key: str, scope: str) -> dict:
-    cur.execute(
-        f"INSERT INTO {SCHEMA}.alert_state (alert_key, scope) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (key, scope),
+def _lock_row(conn, key: str, scope: str) -> dict:
+    """The alert's state row (created if missing), locked until the caller's transaction ends."""
+    params = {"alert_key": key, "scope": scope}
+    db.execute(conn, "ops/insert_alert_state.sql", params, schema=SCHEMA)
+    return db.fetch_one(conn, "ops/lock_alert_state.sql", params, schema=SCHEMA)
+
+
+def active_silence(conn, key: str, scope: str, at: datetime) -> dict | None:
+    return db.fetch_one(
+        conn, "ops/select_active_silence.sql", {"alert_key": key, "scope": scope, "at": at}, schema=SCHEMA
     )
-    cur.execute(
-        f"SELECT * FROM {SCHEMA}.alert_state WHERE alert_key = %s AND scope = %s FOR UPDATE",
-        (key, scope),
-    )
-    return cur.fetchone()
 
 
-def active_silence(cur, key: str, scope: str, at: datetime) -> dict | None:
-    cur.execute(
-        f"""SELECT * FROM {SCHEMA}.alert_silences
-            WHERE alert_key = %s AND (scope IS NULL OR scope = %s) AND starts_at <= %s AND ends_at > %s
-            ORDER BY ends_at DESC LIMIT 1""",
-        (key, scope, at, at),
-    )
-    return cur.fetchone()
-
-
-def firing_inhibitor(cur, inhibitions: tuple) -> str | None:
+def firing_inhibitor(conn, inhibitions: tuple) -> str | None:
     """The first root cause (catalog Inhibition) now firing, if any, as recorded in alert_state."""
     for inhibition in inhibitions:
-        cur.execute(
-            f"""SELECT alert_key FROM {SCHEMA}.alert_state
-                WHERE alert_key = %s AND firing AND (%s::text IS NULL OR STRPOS(last_summary, %s) > 0)
-                LIMIT 1""",
-            (inhibition.root, inhibition.cause, inhibition.cause),
-        )
-        if cur.fetchone():
+        if db.fetch_one(
+            conn,
+            "ops/select_firing_inhibitor.sql",
+            {"root": inhibition.root, "cause": inhibition.cause},
+            schema=SCHEMA,
+        ):
             return inhibition.root
     return None
 
@@ -129,8 +179,8 @@ def record(
 ) -> Decision:
     """Record one evaluation and decide whether Slack must hear about it (one transaction)."""
     key, scope = finding.check_key, finding.scope
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        row = _lock_row(cur, key, scope)
+    with conn.transaction():
+        row = _lock_row(conn, key, scope)
         base = {
             "alert_key": key,
             "scope": scope,
@@ -155,8 +205,8 @@ def record(
                 firing=row["firing"],
                 reason=f"stale: a later evaluation ({row['last_evaluated_at'].isoformat()}) is already recorded",
             )
-        silence = active_silence(cur, key, scope, evaluated_at)
-        inhibitor = firing_inhibitor(cur, inhibitors) if finding.firing else None
+        silence = active_silence(conn, key, scope, evaluated_at)
+        inhibitor = firing_inhibitor(conn, inhibitors) if finding.firing else None
         was_silenced = row["silenced"]
         firing = row["firing"]
         first_fired_at = row["first_fired_at"]
@@ -189,24 +239,24 @@ def record(
                 kind, reason = "resolve", "cleared"
             elif row["notified_state"] == "firing":
                 reason = "cleared while silenced"
-        cur.execute(
-            f"""UPDATE {SCHEMA}.alert_state SET
-                    firing = %s, status = %s, severity = %s, first_fired_at = %s, last_evaluated_at = %s,
-                    last_value = %s, last_summary = %s, inhibited_by = %s, silenced = %s
-                WHERE alert_key = %s AND scope = %s""",
-            (
-                firing,
-                finding.status,
-                finding.status if finding.firing else row["severity"],
-                first_fired_at if firing else None,
-                evaluated_at,
-                json.dumps(finding.metrics, default=str),
-                finding.summary,
-                inhibitor,
-                row["silenced"] if finding.status == "no_data" else bool(silence) and finding.firing,
-                key,
-                scope,
-            ),
+        silenced = row["silenced"] if finding.status == "no_data" else bool(silence) and finding.firing
+        db.execute(
+            conn,
+            "ops/update_alert_state_evaluation.sql",
+            {
+                "firing": firing,
+                "status": finding.status,
+                "severity": finding.status if finding.firing else row["severity"],
+                "first_fired_at": first_fired_at if firing else None,
+                "evaluated_at": evaluated_at,
+                "last_value": json.dumps(finding.metrics, default=str),
+                "last_summary": finding.summary,
+                "inhibited_by": inhibitor,
+                "silenced": silenced,
+                "alert_key": key,
+                "scope": scope,
+            },
+            schema=SCHEMA,
         )
         return Decision(
             **base,
@@ -238,8 +288,8 @@ def deliver(
     marked and the next evaluation decides to send again.
     """
     evaluated_at = datetime.fromisoformat(decision.evaluated_at)
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        row = _lock_row(cur, decision.alert_key, decision.scope)
+    with conn.transaction():
+        row = _lock_row(conn, decision.alert_key, decision.scope)
         if row["notified_state"] != decision.seen_notified_state or _iso(row["last_notified_at"]) != (
             decision.seen_last_notified_at
         ):
@@ -248,47 +298,42 @@ def deliver(
             return False  # a later evaluation exists (e.g. an old notify cleared by hand): it decides
         send()
         notified_state = "resolved" if decision.kind == "resolve" else "firing"
-        cur.execute(
-            f"""UPDATE {SCHEMA}.alert_state SET notified_state = %s, notified_severity = %s,
-                    last_notified_at = %s, notified_value = %s, notifications_sent = notifications_sent + 1
-                WHERE alert_key = %s AND scope = %s""",
-            (
-                notified_state,
-                severity if notified_state == "firing" else None,
-                evaluated_at,
-                json.dumps(value, default=str) if value is not None else None,
-                decision.alert_key,
-                decision.scope,
-            ),
+        db.execute(
+            conn,
+            "ops/update_alert_state_notified.sql",
+            {
+                "notified_state": notified_state,
+                "notified_severity": severity if notified_state == "firing" else None,
+                "notified_at": evaluated_at,
+                "notified_value": json.dumps(value, default=str) if value is not None else None,
+                "alert_key": decision.alert_key,
+                "scope": decision.scope,
+            },
+            schema=SCHEMA,
         )
-        cur.execute(
-            f"""INSERT INTO {SCHEMA}.alert_notifications
-                    (alert_key, scope, kind, severity, text, slack_conn_id, dag_id, run_id, evaluated_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (
-                decision.alert_key,
-                decision.scope,
-                decision.kind,
-                severity,
-                text,
-                slack_conn_id,
-                dag_id,
-                run_id,
-                evaluated_at,
-            ),
+        _insert_notification(
+            conn,
+            alert_key=decision.alert_key,
+            scope=decision.scope,
+            kind=decision.kind,
+            severity=severity,
+            text=text,
+            slack_conn_id=slack_conn_id,
+            dag_id=dag_id,
+            run_id=run_id,
+            evaluated_at=evaluated_at,
         )
     return True
 
 
+def _insert_notification(conn, **row: Any) -> None:
+    """The record of a message Slack accepted (alert_notifications), in the caller's transaction."""
+    db.execute(conn, "ops/insert_alert_notification.sql", row, schema=SCHEMA)
+
+
 def held_back_by(conn, root_key: str) -> list[dict]:
     """Alerts currently firing but inhibited by `root_key`, to be named in the root's message."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"""SELECT alert_key, scope, last_summary FROM {SCHEMA}.alert_state
-                WHERE inhibited_by = %s AND firing ORDER BY alert_key, scope""",
-            (root_key,),
-        )
-        return cur.fetchall()
+    return db.fetch_all(conn, "ops/select_held_back_alerts.sql", {"root_key": root_key}, schema=SCHEMA)
 
 
 def add_silence(
@@ -301,21 +346,24 @@ def add_silence(
     scope: str | None = None,
     created_by: str = "nurture_ops",
 ) -> int:
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(
-            f"""INSERT INTO {SCHEMA}.alert_silences (alert_key, scope, starts_at, ends_at, reason, created_by)
-                VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
-            (alert_key, scope, starts_at, ends_at, reason, created_by),
-        )
-        return cur.fetchone()[0]
+    row = db.fetch_one(
+        conn,
+        "ops/insert_alert_silence.sql",
+        {
+            "alert_key": alert_key,
+            "scope": scope,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "reason": reason,
+            "created_by": created_by,
+        },
+        schema=SCHEMA,
+    )
+    return row["id"]
 
 
 def end_silence(conn, silence_id: int, *, at: datetime) -> None:
-    with conn.cursor() as cur:
-        cur.execute(
-            f"UPDATE {SCHEMA}.alert_silences SET ends_at = GREATEST(starts_at + interval '1 second', %s) WHERE id = %s",
-            (at, silence_id),
-        )
+    db.execute(conn, "ops/end_alert_silence.sql", {"ends_at": at, "silence_id": silence_id}, schema=SCHEMA)
 
 
 def send_once(
@@ -334,22 +382,28 @@ def send_once(
 
     Under the row lock: already sent -> False; else send, then record it. A failed send records
     nothing, so a retry sends it."""
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        row = _lock_row(cur, key, scope)
+    with conn.transaction():
+        row = _lock_row(conn, key, scope)
         if row["notified_state"] is not None:
             return False
         send()
-        cur.execute(
-            f"""UPDATE {SCHEMA}.alert_state SET notified_state = 'resolved', last_notified_at = %s,
-                    last_evaluated_at = %s, last_summary = %s, notifications_sent = notifications_sent + 1
-                WHERE alert_key = %s AND scope = %s""",
-            (evaluated_at, evaluated_at, text, key, scope),
+        db.execute(
+            conn,
+            "ops/update_alert_state_report_sent.sql",
+            {"sent_at": evaluated_at, "text": text, "alert_key": key, "scope": scope},
+            schema=SCHEMA,
         )
-        cur.execute(
-            f"""INSERT INTO {SCHEMA}.alert_notifications
-                    (alert_key, scope, kind, severity, text, slack_conn_id, dag_id, run_id, evaluated_at)
-                VALUES (%s, %s, 'report', NULL, %s, %s, %s, %s, %s)""",
-            (key, scope, text, slack_conn_id, dag_id, run_id, evaluated_at),
+        _insert_notification(
+            conn,
+            alert_key=key,
+            scope=scope,
+            kind="report",
+            severity=None,
+            text=text,
+            slack_conn_id=slack_conn_id,
+            dag_id=dag_id,
+            run_id=run_id,
+            evaluated_at=evaluated_at,
         )
     return True
 
@@ -362,17 +416,17 @@ def send_unless_repeated(
     For messages that have no resolve (task failures): the same text once per interval, a new
     text at once. Recorded only after `send` succeeded, under the row lock, so a failed post is
     retried by the next failure and two overlapping callbacks send once."""
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        row = _lock_row(cur, key, scope)
+    with conn.transaction():
+        row = _lock_row(conn, key, scope)
         last = row["last_notified_at"]
         if row["last_summary"] == text and last is not None and timedelta(0) <= at - last < repeat:
             return False
         send()
-        cur.execute(
-            f"""UPDATE {SCHEMA}.alert_state SET last_summary = %s, last_notified_at = %s, last_evaluated_at = %s,
-                    firing = TRUE, status = 'critical', notifications_sent = notifications_sent + 1
-                WHERE alert_key = %s AND scope = %s""",
-            (text, at, at, key, scope),
+        db.execute(
+            conn,
+            "ops/update_alert_state_message_sent.sql",
+            {"text": text, "sent_at": at, "alert_key": key, "scope": scope},
+            schema=SCHEMA,
         )
     return True
 

@@ -1,6 +1,10 @@
--- The package's own bookkeeping, beside the data it watches: alert state (what Slack last
--- heard), silences, the notification history and the remediation audit. Created idempotently
--- by the first task that needs it (under an advisory lock), and by `make db`.
+-- Migration 001: the package's own bookkeeping, beside the data it watches: alert state (what
+-- Slack last heard), silences, the notification history and the remediation audit.
+-- Applied by nurture_ops.alerting.state.ensure_schema (the first task that needs the tables),
+-- under the schema lock, in one transaction with its row in schema_migrations. Idempotent: a
+-- deployment created before migrations existed (same tables, no version row) passes through it
+-- unchanged and gets its version row. To create the tables by hand, run this file with
+-- {{ schema }} replaced by nurture_ops (then also create_schema_migrations.sql and its row).
 CREATE SCHEMA IF NOT EXISTS {{ schema }};
 
 -- One row per alert key (and scope, e.g. an organization id; '' for a global alert).
