@@ -69,6 +69,7 @@ import psycopg  # noqa: E402
 from psycopg import sql as pgsql  # noqa: E402
 
 from dev import pg  # noqa: E402
+from dev.rows import TABLES, continue_identities  # noqa: E402
 from dev.seed import (  # noqa: E402
     ANALYTICS_UPDATER,
     BASELINE_FAILURE_REASONS,
@@ -824,19 +825,6 @@ WHERE
     AND lce.lead_id IN (SELECT l.id FROM leads AS l WHERE l.metadata ->> 'email_invalid' = 'true')
 """
 
-TABLES = (
-    "organizations",
-    "nurture_campaigns",
-    "leads",
-    "lead_preferences",
-    "lead_campaign_enrollments",
-    "email_sends",
-    "email_events",
-    "workflow_executions",
-    "workflow_errors",
-    "campaign_analytics",
-)
-
 
 # =============================================================================== build the database
 
@@ -919,12 +907,7 @@ def generate(dbname: str, shape: Shape) -> dict[str, Any]:
                 {**params, "history_first": history_first, "history_last": history_last},
                 timings,
             )
-        for table in ("nurture_campaigns", "leads", "lead_campaign_enrollments"):
-            conn.execute(
-                pgsql.SQL(
-                    "SELECT SETVAL(PG_GET_SERIAL_SEQUENCE({t}, 'id'), (SELECT MAX(id) FROM {i}))"
-                ).format(t=pgsql.Literal(table), i=pgsql.Identifier(table))
-            )
+        continue_identities(conn, ("nurture_campaigns", "leads", "lead_campaign_enrollments"))
         conn.execute("SET session_replication_role = DEFAULT")
 
         t0 = time.perf_counter()

@@ -3,8 +3,8 @@ checks must find (never used by a deployment).
 
     python -m dev.seed --dsn DSN [--seed 42] [--now 2026-11-29T14:37:00Z] [--if-empty] [--reset]
 
-`seed(conn, seed=42, now=...)` writes everything in one transaction with COPY and returns a
-manifest (row counts per table and, for every planted anomaly, the ids, names and numbers a check
+`seed(conn, seed=42, now=...)` writes every table of dev.rows.TABLES in one transaction (rows
+built and COPYed by dev/rows.py) and returns a manifest (row counts per table and, for every planted anomaly, the ids, names and numbers a check
 should report). The content is a pure function of (seed, now): one `random.Random(seed)`, every
 timestamp relative to `now` (default: the current UTC time floored to the minute), ids assigned
 in creation order and the identity sequences reset afterwards so later inserts without ids work.
@@ -23,15 +23,13 @@ Time anchors: `today` = now's UTC date at 00:00, `yesterday` = [today - 1 day, t
 10 overdue_enrollments   30 active enrollments with next_send_at in [now-2h, now-20min)
 Near midnight UTC the recent anomalies (1-3, 10) can spill into yesterday's windows.
 
-event_hash = md5('<email_send_id>|<event_type>|<payload timestamp as unix seconds>'); payloads
-look like SendGrid webhook events and carry the custom args email_send_id, lead_id, campaign_id.
+Events look like SendGrid webhooks (dev.rows.webhook_payload: the custom args email_send_id,
+lead_id, campaign_id) with event_hash = md5('<email_send_id>|<event_type>|<unix timestamp>').
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import random
 import sys
@@ -45,25 +43,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from dev import rows
+from dev.rows import IDENTITY_TABLES, TABLES, event_hash
+
 SCHEDULER = "Lead Nurture - Message Scheduler"
 SENDER = "Lead Nurture - Email Sender"
 EVENT_TRACKER = "Lead Nurture - Event Tracker"
 ANALYTICS_UPDATER = "Lead Nurture - Analytics Updater"
-
-# Insertion order (foreign keys); every one of them is written by seed().
-TABLES = (
-    "organizations",
-    "nurture_campaigns",
-    "leads",
-    "lead_preferences",
-    "lead_campaign_enrollments",
-    "email_sends",
-    "email_events",
-    "campaign_analytics",
-    "workflow_executions",
-    "workflow_errors",
-)
-IDENTITY_TABLES = tuple(t for t in TABLES if t not in ("organizations", "lead_preferences"))
 
 ORGANIZATIONS = (
     ("Brightpath Realty", "brightpath-realty.example"),
@@ -259,11 +245,6 @@ class WorkflowError:
     id: int = 0
 
 
-def event_hash(email_send_id: int, event_type: str, unix_ts: int) -> str:
-    """The Event Tracker's deduplication key."""
-    return hashlib.md5(f"{email_send_id}|{event_type}|{unix_ts}".encode()).hexdigest()
-
-
 def _pct(part: int, whole: int) -> Decimal | None:
     """ROUND(part * 100.0 / NULLIF(whole, 0), 2) as PostgreSQL computes it."""
     if not whole:
@@ -315,9 +296,6 @@ class _Seeder:
         """Randomised rounding: an unbiased integer count for an expected value x."""
         base = int(x)
         return base + (1 if self.rng.random() < x - base else 0)
-
-    def _sg_id(self) -> str:
-        return base64.urlsafe_b64encode(self.rng.getrandbits(128).to_bytes(16, "big")).decode().rstrip("=")
 
     def _time_in_day(self, day_start: datetime) -> datetime:
         hour = self.rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
@@ -456,7 +434,7 @@ class _Seeder:
         if scheduled + timedelta(seconds=send.delay) < self.now:
             send.status = "sent"
             send.actual = send.attempted_at = scheduled + timedelta(seconds=send.delay)
-            send.msg_id = self._sg_id()
+            send.msg_id = rows.sendgrid_id(self.rng)
         enrollment.sends.append(send)
         self.sends.append(send)
         return send
@@ -691,7 +669,7 @@ class _Seeder:
         for send in self.sends:
             if send.status not in ("sent", "bounced"):
                 continue
-            send.sg_message_id = f"{send.msg_id}.filterdrecv-{rng.getrandbits(32):08x}-1-0.0"
+            send.sg_message_id = rows.sendgrid_message_id(send.msg_id, rng.getrandbits(32))
             if send.status == "bounced":
                 ts = send.actual + timedelta(seconds=rng.randint(2, 90))
                 if send.dropped:
@@ -739,19 +717,18 @@ class _Seeder:
         if created >= self.now:
             return None  # the webhook has not arrived yet
         unix_ts = int(ts.timestamp())
-        payload = {
-            "email": send.lead.email,
-            "timestamp": unix_ts,
-            "event": event_type,
-            "sg_event_id": self._sg_id(),
-            "sg_message_id": send.sg_message_id,
-            "smtp-id": f"<{send.msg_id}@ismtpd0001p1iad2.sendgrid.net>",
-            "category": ["lead-nurture", f"campaign-{send.campaign.id}"],
-            "email_send_id": send.id,
-            "lead_id": send.lead.id,
-            "campaign_id": send.campaign.id,
+        payload = rows.webhook_payload(
+            event_type,
+            unix_ts,
+            sg_event_id=rows.sendgrid_id(self.rng),
+            email=send.lead.email,
+            msg_id=send.msg_id,
+            sg_message_id=send.sg_message_id,
+            email_send_id=send.id,
+            lead_id=send.lead.id,
+            campaign_id=send.campaign.id,
             **extra,
-        }
+        )
         event = Event(send, event_type, ts, created, payload, event_hash(send.id, event_type, unix_ts))
         self.events.append(event)
         return event
@@ -896,7 +873,7 @@ class _Seeder:
                     )
                 )
                 continue
-            rows = 0
+            written = 0
             for campaign in self.campaigns:
                 day_sends = by_actual_day[(campaign, day)]
                 failed = failed_by_day[(campaign, day)]
@@ -928,9 +905,9 @@ class _Seeder:
                         "computed_at": run_at + timedelta(seconds=rng.randint(1, 9)),
                     }
                 )
-                rows += 1
+                written += 1
             self.executions.append(
-                Execution(ANALYTICS_UPDATER, run_at, "success", rows, rng.randint(800, 4000))
+                Execution(ANALYTICS_UPDATER, run_at, "success", written, rng.randint(800, 4000))
             )
 
     # ---- ids
@@ -971,181 +948,128 @@ class _Seeder:
 
     # ---- output
     def write(self, conn: psycopg.Connection) -> None:
+        """COPY every table through dev/rows.py, with the ids assigned above."""
         rng = self.rng
         tz_of = {lead: rng.choice(TIMEZONES) for lead in self.leads}
-        with conn.cursor() as cur:
-            self._copy(
-                cur,
-                "organizations",
-                ("id", "name", "created_at"),
-                ((o.id, o.name, o.created_at) for o in self.orgs),
-            )
-            self._copy(
-                cur,
-                "nurture_campaigns",
-                ("id", "organization_id", "campaign_name", "status", "created_at"),
-                ((c.id, c.org.id, c.name, "active", c.created_at) for c in self.campaigns),
-            )
-            self._copy(
-                cur,
-                "leads",
-                ("id", "organization_id", "name", "email", "metadata", "created_at", "updated_at"),
-                (
-                    (
-                        lead.id,
-                        lead.org.id,
-                        lead.name,
-                        lead.email,
-                        json.dumps(lead.metadata),
-                        lead.created_at,
-                        lead.created_at,
-                    )
-                    for lead in self.leads
-                ),
-            )
-            self._copy(
-                cur,
-                "lead_preferences",
-                ("lead_id", "timezone", "preferred_send_hour", "max_emails_per_week", "updated_at"),
-                (
-                    (lead.id, tz_of[lead], rng.randint(7, 18), rng.choice((2, 3, 3, 5, 7)), lead.created_at)
-                    for lead in self.leads
-                ),
-            )
-            self._copy(
-                cur,
-                "lead_campaign_enrollments",
-                (
-                    "id",
-                    "organization_id",
-                    "campaign_id",
-                    "lead_id",
-                    "status",
-                    "current_step",
-                    "next_send_at",
-                    "completion_reason",
-                    "created_at",
-                    "updated_at",
-                    "completed_at",
-                ),
-                (
-                    (
-                        e.id,
-                        e.lead.org.id,
-                        e.campaign.id,
-                        e.lead.id,
-                        e.status,
-                        e.current_step,
-                        e.next_send_at,
-                        e.completion_reason,
-                        e.created_at,
-                        e.updated_at or e.created_at,
-                        e.completed_at,
-                    )
-                    for e in self.enrollments
-                ),
-            )
-            self._copy(
-                cur,
-                "email_sends",
-                (
-                    "id",
-                    "organization_id",
-                    "enrollment_id",
-                    "lead_id",
-                    "campaign_id",
-                    "send_status",
-                    "scheduled_send_time",
-                    "actual_send_time",
-                    "failure_reason",
-                    "bounce_type",
-                    "sendgrid_message_id",
-                    "opened_at",
-                    "first_click_at",
-                    "created_at",
-                    "updated_at",
-                ),
-                (
-                    (
-                        s.id,
-                        s.lead.org.id,
-                        s.enrollment.id,
-                        s.lead.id,
-                        s.campaign.id,
-                        s.status,
-                        s.scheduled,
-                        s.actual,
-                        s.failure_reason,
-                        s.bounce_type,
-                        s.msg_id,
-                        s.opened_at,
-                        s.clicked_at,
-                        s.created_at,
-                        s.updated_at,
-                    )
-                    for s in self.sends
-                ),
-            )
-            self._copy(
-                cur,
-                "email_events",
-                (
-                    "id",
-                    "email_send_id",
-                    "event_type",
-                    "event_timestamp",
-                    "event_hash",
-                    "payload",
-                    "created_at",
-                ),
-                (
-                    (e.id, e.send.id, e.event_type, e.ts, e.event_hash, json.dumps(e.payload), e.created_at)
-                    for e in self.events
-                ),
-            )
-            columns = tuple(self.analytics[0]) if self.analytics else ("id",)
-            self._copy(cur, "campaign_analytics", columns, (tuple(r.values()) for r in self.analytics))
-            self._copy(
-                cur,
-                "workflow_executions",
-                ("id", "workflow_name", "status", "items_processed", "duration_ms", "created_at"),
-                (
-                    (x.id, x.workflow_name, x.status, x.items_processed, x.duration_ms, x.created_at)
-                    for x in self.executions
-                ),
-            )
-            self._copy(
-                cur,
-                "workflow_errors",
-                ("id", "workflow_name", "execution_id", "node_name", "error_message", "created_at"),
-                (
-                    (
-                        w.id,
-                        w.workflow_name,
-                        w.execution.id if w.execution else None,
-                        w.node_name,
-                        w.error_message,
-                        w.created_at,
-                    )
-                    for w in self.errors
-                ),
-            )
-            for table in IDENTITY_TABLES:
-                cur.execute(
-                    sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({name}, 'id'), "
-                        "(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
-                    ).format(name=sql.Literal(table), table=sql.Identifier(table))
-                )
-
-    @staticmethod
-    def _copy(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], rows) -> None:
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        rows.copy(conn, (rows.organization(o.name, created_at=o.created_at, id=o.id) for o in self.orgs))
+        rows.copy(
+            conn,
+            (rows.campaign(c.org.id, c.name, created_at=c.created_at, id=c.id) for c in self.campaigns),
         )
-        with cur.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+        rows.copy(
+            conn,
+            (
+                rows.lead(
+                    lead.org.id,
+                    lead.name,
+                    lead.email,
+                    metadata=lead.metadata,
+                    created_at=lead.created_at,
+                    id=lead.id,
+                )
+                for lead in self.leads
+            ),
+        )
+        rows.copy(
+            conn,
+            (
+                rows.lead_preferences(
+                    lead.id,
+                    timezone=tz_of[lead],
+                    preferred_send_hour=rng.randint(7, 18),
+                    max_emails_per_week=rng.choice((2, 3, 3, 5, 7)),
+                    updated_at=lead.created_at,
+                )
+                for lead in self.leads
+            ),
+        )
+        rows.copy(
+            conn,
+            (
+                rows.enrollment(
+                    e.lead.org.id,
+                    e.campaign.id,
+                    e.lead.id,
+                    status=e.status,
+                    current_step=e.current_step,
+                    next_send_at=e.next_send_at,
+                    completion_reason=e.completion_reason,
+                    created_at=e.created_at,
+                    updated_at=e.updated_at or e.created_at,
+                    completed_at=e.completed_at,
+                    id=e.id,
+                )
+                for e in self.enrollments
+            ),
+        )
+        rows.copy(
+            conn,
+            (
+                rows.send(
+                    s.lead.org.id,
+                    s.lead.id,
+                    s.campaign.id,
+                    enrollment_id=s.enrollment.id,
+                    status=s.status,
+                    scheduled_at=s.scheduled,
+                    sent_at=s.actual,
+                    failure_reason=s.failure_reason,
+                    bounce_type=s.bounce_type,
+                    sendgrid_message_id=s.msg_id,
+                    opened_at=s.opened_at,
+                    first_click_at=s.clicked_at,
+                    created_at=s.created_at,
+                    updated_at=s.updated_at,
+                    id=s.id,
+                )
+                for s in self.sends
+            ),
+        )
+        rows.copy(
+            conn,
+            (
+                rows.event(
+                    e.send.id,
+                    e.event_type,
+                    at=e.ts,
+                    event_hash=e.event_hash,
+                    payload=e.payload,
+                    created_at=e.created_at,
+                    id=e.id,
+                )
+                for e in self.events
+            ),
+        )
+        rows.copy(conn, (rows.analytics(**r) for r in self.analytics))
+        rows.copy(
+            conn,
+            (
+                rows.execution(
+                    x.workflow_name,
+                    status=x.status,
+                    items=x.items_processed,
+                    duration_ms=x.duration_ms,
+                    at=x.created_at,
+                    id=x.id,
+                )
+                for x in self.executions
+            ),
+        )
+        rows.copy(
+            conn,
+            (
+                rows.workflow_error(
+                    w.workflow_name,
+                    execution_id=w.execution.id if w.execution else None,
+                    node_name=w.node_name,
+                    message=w.error_message,
+                    at=w.created_at,
+                    id=w.id,
+                )
+                for w in self.errors
+            ),
+        )
+        rows.continue_identities(conn, IDENTITY_TABLES)
 
     # ---- manifest
     def manifest(self) -> dict[str, Any]:

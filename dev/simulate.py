@@ -18,16 +18,15 @@ Every --incident-every minutes (0: never) one incident starts, in turn:
 then recovery (the sender drains its backlog at up to max(2 x rate, 100) per minute). Stops
 last a little longer than the runbook's 15-minute "workflow stopped" threshold so the check can
 see them. One log line per tick; SIGTERM/SIGINT end the run cleanly; a database that is briefly
-unavailable is logged and retried on the next tick.
+unavailable is logged and retried on the next tick. New rows are built and inserted (executemany)
+by dev/rows.py, the one row builder the seed and the tests use too.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import heapq
-import json
 import math
 import random
 import signal
@@ -41,6 +40,7 @@ from typing import Any
 
 import psycopg
 
+from dev import rows
 from dev.seed import (
     EVENT_TRACKER,
     HARD_BOUNCE,
@@ -50,7 +50,6 @@ from dev.seed import (
     SPIKE_FAILURE_REASONS,
     UNSUBSCRIBE_REASONS,
     USER_AGENTS,
-    event_hash,
 )
 
 INCIDENTS = ("failure_spike", "sender_stopped", "scheduler_stopped")
@@ -81,7 +80,7 @@ class PendingEvent:
     ts: datetime
     send_id: int = field(compare=False)
     event_type: str = field(compare=False)
-    base: dict[str, Any] = field(compare=False)
+    base: dict[str, Any] = field(compare=False)  # the send's webhook_payload() arguments
 
 
 def _fmt(ts: datetime) -> str:
@@ -273,22 +272,11 @@ class Simulator:
         picked += [self.rng.choice(self.pool) for _ in range(count - len(picked))]
         span = (now - start).total_seconds()
         times = sorted(start + timedelta(seconds=self.rng.uniform(0, span)) for _ in picked)
-        conn.execute(
-            """
-            INSERT INTO email_sends (
-                organization_id, enrollment_id, lead_id, campaign_id, send_status,
-                scheduled_send_time, created_at, updated_at
-            )
-            SELECT v.org, v.enrollment, v.lead, v.campaign, 'queued', v.t, v.t, v.t
-            FROM UNNEST(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])
-                AS v (org, enrollment, lead, campaign, t)
-            """,
+        rows.insert_many(
+            conn,
             (
-                [row[1] for row in picked],
-                [row[0] for row in picked],
-                [row[3] for row in picked],
-                [row[2] for row in picked],
-                times,
+                rows.send(org, lead, campaign, enrollment_id=enrollment, status="queued", created_at=t)
+                for (enrollment, org, campaign, lead, _), t in zip(picked, times, strict=True)
             ),
         )
         advanced = picked + skipped
@@ -312,7 +300,7 @@ class Simulator:
     def _send(self, conn: psycopg.Connection, start: datetime, now: datetime) -> tuple[int, int, int, int]:
         capacity = max(2 * self.rate, 100.0)
         cap = max(10, math.ceil(capacity * (now - start).total_seconds() / 60))
-        rows = conn.execute(
+        queued = conn.execute(
             """
             SELECT es.id, es.scheduled_send_time, es.lead_id, es.campaign_id, l.email
             FROM email_sends AS es
@@ -329,10 +317,10 @@ class Simulator:
         spike = self.incident is not None and self.incident.kind == "failure_spike"
         fail_rate = SPIKE_FAIL_RATE if spike else FAIL_RATE
         updates: list[tuple] = []
-        events: list[tuple] = []
+        events: list[rows.Row] = []
         sent = failed = bounced = 0
         span = (now - start).total_seconds()
-        for send_id, scheduled, lead_id, campaign_id, email in rows:
+        for send_id, scheduled, lead_id, campaign_id, email in queued:
             # Sent during this tick, 5-40 s after it was due at the earliest (later for a backlog).
             picked_up = start + timedelta(seconds=self.rng.uniform(0, span))
             earliest = scheduled + timedelta(seconds=self.rng.randint(5, 40))
@@ -345,12 +333,11 @@ class Simulator:
                 self.failures_since_execution.append(reason)
                 failed += 1
                 continue
-            msg_id = self._sg_id()
+            msg_id = rows.sendgrid_id(self.rng)
             base = {
                 "email": email,
-                "sg_message_id": f"{msg_id}.filterdrecv-{self.rng.getrandbits(32):08x}-1-0.0",
-                "smtp-id": f"<{msg_id}@ismtpd0001p1iad2.sendgrid.net>",
-                "category": ["lead-nurture", f"campaign-{campaign_id}"],
+                "msg_id": msg_id,
+                "sg_message_id": rows.sendgrid_message_id(msg_id, self.rng.getrandbits(32)),
                 "email_send_id": send_id,
                 "lead_id": lead_id,
                 "campaign_id": campaign_id,
@@ -361,13 +348,11 @@ class Simulator:
                 status, reason = HARD_BOUNCE if hard else self.rng.choice(SOFT_BOUNCES)
                 extra = {"type": "bounce" if hard else "blocked", "status": status, "reason": reason}
                 updates.append((send_id, "bounced", actual, None, "hard" if hard else "soft", msg_id))
-                events.append(self._event_row(send_id, "bounce", ts, now, {**base, **extra}))
+                events.append(self._event_row(send_id, "bounce", ts, now, base, extra))
                 bounced += 1
                 continue
             updates.append((send_id, "sent", actual, None, None, msg_id))
-            events.append(
-                self._event_row(send_id, "delivered", ts, now, {**base, "response": "250 2.0.0 OK"})
-            )
+            events.append(self._event_row(send_id, "delivered", ts, now, base, {"response": "250 2.0.0 OK"}))
             sent += 1
             if self.rng.random() < OPEN_RATE:
                 opened = actual + timedelta(seconds=min(int(self.rng.expovariate(1 / 480)) + 20, 7200))
@@ -392,7 +377,7 @@ class Simulator:
                 (now, *map(list, zip(*updates, strict=True))),
             )
         self._insert_events(conn, events)
-        self.items[SENDER] += len(rows)
+        self.items[SENDER] += len(queued)
         return sent, failed, bounced, len(events)
 
     # ------------------------------------------------------------------ Event Tracker
@@ -402,7 +387,7 @@ class Simulator:
             due.append(heapq.heappop(self.pending))
         if not due:
             return 0
-        rows = []
+        events = []
         for item in due:
             extra: dict[str, Any] = {}
             if item.event_type in ("open", "click"):
@@ -416,8 +401,8 @@ class Simulator:
                     )
             else:
                 extra = {"reason": self.rng.choice(UNSUBSCRIBE_REASONS)}
-            rows.append(self._event_row(item.send_id, item.event_type, item.ts, now, {**item.base, **extra}))
-        self._insert_events(conn, rows)
+            events.append(self._event_row(item.send_id, item.event_type, item.ts, now, item.base, extra))
+        self._insert_events(conn, events)
         for column, kind in (("opened_at", "open"), ("first_click_at", "click")):
             pairs = [(item.send_id, item.ts) for item in due if item.event_type == kind]
             if pairs:
@@ -442,28 +427,28 @@ class Simulator:
                 """,
                 (now, now, left),
             )
-        return len(rows)
+        return len(events)
 
-    def _event_row(self, send_id: int, event_type: str, ts: datetime, now: datetime, payload: dict) -> tuple:
+    def _event_row(
+        self, send_id: int, event_type: str, ts: datetime, now: datetime, base: dict, extra: dict
+    ) -> rows.Row:
         ts = ts.replace(microsecond=0)
         unix_ts = int(ts.timestamp())
-        payload = {**payload, "event": event_type, "timestamp": unix_ts, "sg_event_id": self._sg_id()}
-        return (send_id, event_type, ts, event_hash(send_id, event_type, unix_ts), json.dumps(payload), now)
-
-    def _insert_events(self, conn: psycopg.Connection, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        conn.execute(
-            """
-            INSERT INTO email_events (
-                email_send_id, event_type, event_timestamp, event_hash, payload, created_at
-            )
-            SELECT * FROM UNNEST(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::jsonb[],
-                %s::timestamptz[])
-            """,
-            tuple(map(list, zip(*rows, strict=True))),
+        payload = rows.webhook_payload(
+            event_type, unix_ts, sg_event_id=rows.sendgrid_id(self.rng), **base, **extra
         )
-        self.items[EVENT_TRACKER] += len(rows)
+        return rows.event(
+            send_id,
+            event_type,
+            at=ts,
+            created_at=now,
+            event_hash=rows.event_hash(send_id, event_type, unix_ts),
+            payload=payload,
+        )
+
+    def _insert_events(self, conn: psycopg.Connection, events: list[rows.Row]) -> None:
+        rows.insert_many(conn, events)
+        self.items[EVENT_TRACKER] += len(events)
 
     # ------------------------------------------------------------------ workflow_executions
     def _executions(self, conn: psycopg.Connection, now: datetime) -> int:
@@ -487,34 +472,23 @@ class Simulator:
                 self.failures_since_execution = []
             per_item = {SCHEDULER: 35, SENDER: 180, EVENT_TRACKER: 20}[workflow]
             duration = self.rng.randint(150, 900) + items * per_item
-            execution_id = conn.execute(
-                """
-                INSERT INTO workflow_executions (
-                    workflow_name, status, items_processed, duration_ms, created_at
-                )
-                VALUES (%s, %s, %s, %s, %s)
-                RETURNING id
-                """,
-                (workflow, status, items, duration, now),
-            ).fetchone()[0]
-            for message in errors:
-                conn.execute(
-                    """
-                    INSERT INTO workflow_errors (
-                        workflow_name, execution_id, node_name, error_message, created_at
+            execution_id = rows.insert(
+                conn, rows.execution(workflow, status=status, items=items, duration_ms=duration, at=now)
+            )
+            rows.insert_many(
+                conn,
+                (
+                    rows.workflow_error(
+                        workflow, execution_id=execution_id, node_name="Send via SendGrid", message=m, at=now
                     )
-                    VALUES (%s, %s, 'Send via SendGrid', %s, %s)
-                    """,
-                    (workflow, execution_id, message, now),
-                )
+                    for m in errors
+                ),
+            )
             self.items[workflow] = 0
             # The next run is a period later; after an outage or a stop, a period from now.
             self.next_run[workflow] = next_run + period if next_run + period > now else now + period
             written += 1
         return written
-
-    def _sg_id(self) -> str:
-        return base64.urlsafe_b64encode(self.rng.getrandbits(128).to_bytes(16, "big")).decode().rstrip("=")
 
     # ------------------------------------------------------------------ main loop
     def stop(self, *_: Any) -> None:

@@ -1,4 +1,5 @@
-"""A small test-data builder for the lead-nurture tables (reusable by any test).
+"""Test data on the one row builder, dev/rows.py (fixtures `seed`, `rows`, `seeded_sends` and
+`seeded_enrollments` in tests/conftest.py).
 
     seed = Seed(db)                       # db: a psycopg connection (autocommit or not)
     org = seed.org("Acme")
@@ -8,20 +9,22 @@
     send = seed.send(lead, camp, sent_at=T, status="sent", opened_at=T)
     seed.event(send, "open", at=T)
 
-Every timestamp defaults to BASE_TIME (a fixed instant), never to the database's now(), so a
-test's numbers do not depend on when it runs. Organization ids of enrollments and sends come
-from the campaign unless given. Each method returns the new row's id.
+Every timestamp defaults to a fixed instant (BASE_TIME for Seed, EPOCH for Rows), never to the
+database's now(), so a test's numbers do not depend on when it runs. Each method returns the new
+row's id; dev/rows.py documents the defaults.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
+
+from dev.rows import Builder
+
 BASE_TIME = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-_UNSET: Any = object()
 
 
 def at(day: date | str, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
@@ -31,202 +34,139 @@ def at(day: date | str, hour: int = 12, minute: int = 0, second: int = 0) -> dat
     return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=UTC)
 
 
-class Seed:
+def utc(text: str) -> datetime:
+    """utc("2026-11-02 12:00:30") -> an aware UTC datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class Seed(Builder):
+    """The builder with BASE_TIME for every omitted timestamp."""
+
+    def __init__(self, conn, *, now: datetime = BASE_TIME):
+        super().__init__(conn, now=now)
+
+
+# --------------------------------------------------------------------------- review and audit
+
+EPOCH = utc("2026-01-01 00:00")
+
+
+class Rows(Builder):
+    """The review and audit tests' spelling: sends and enrollments by organization, each with a
+    lead of its own unless one is given; a send's created_at defaults to when it was due."""
+
     def __init__(self, conn):
-        self.conn = conn
-        self._n = itertools.count(1)
+        super().__init__(conn, now=EPOCH)
 
-    def _insert(self, table: str, values: dict[str, Any]) -> Any:
-        values = {k: v for k, v in values.items() if v is not _UNSET}
-        columns = ", ".join(values)
-        placeholders = ", ".join(f"%({k})s" for k in values)
-        with self.conn.cursor() as cur:
-            cur.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id", values)
-            return cur.fetchone()[0]
-
-    def _campaign_org(self, campaign_id: int):
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT organization_id FROM nurture_campaigns WHERE id = %s", (campaign_id,))
-            return cur.fetchone()[0]
-
-    def org(self, name: str | None = None, *, created_at: datetime = BASE_TIME):
-        return self._insert(
-            "organizations", {"name": name or f"Org {next(self._n)}", "created_at": created_at}
+    def send(self, org, campaign, *, due: datetime, lead=None, created_at=None, **columns: Any) -> int:
+        lead = self.lead(org) if lead is None else lead
+        return super().send(
+            lead, campaign, org_id=org, scheduled_at=due, created_at=created_at or due, **columns
         )
 
-    def campaign(
-        self, org_id, name: str | None = None, *, status: str = "active", created_at=BASE_TIME
-    ) -> int:
-        return self._insert(
-            "nurture_campaigns",
-            {
-                "organization_id": org_id,
-                "campaign_name": name or f"Campaign {next(self._n)}",
-                "status": status,
-                "created_at": created_at,
-            },
+    def enrollment(self, org, campaign, *, created_at: datetime, **columns: Any) -> int:
+        return super().enrollment(self.lead(org), campaign, org_id=org, created_at=created_at, **columns)
+
+
+# --------------------------------------------------------------------------- archive and cleanup
+
+# The archive tests' clock: data ages are relative to it, never to the wall clock.
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Seeded:
+    org_id: str
+    campaign_id: int
+    lead_ids: list[int]
+    old_send_ids: list[int] = field(default_factory=list)
+    recent_send_ids: list[int] = field(default_factory=list)
+    events_by_send: dict[int, int] = field(default_factory=dict)
+    completed_old_ids: list[int] = field(default_factory=list)
+    other_enrollment_ids: list[int] = field(default_factory=list)
+
+    @property
+    def old_event_count(self) -> int:
+        return sum(self.events_by_send[s] for s in self.old_send_ids)
+
+    @property
+    def recent_event_count(self) -> int:
+        return sum(self.events_by_send[s] for s in self.recent_send_ids)
+
+
+def _base(conn: psycopg.Connection) -> tuple[Seed, Seeded]:
+    seed = Seed(conn, now=NOW)
+    org_id = seed.org("Acme")
+    campaign_id = seed.campaign(org_id, "Welcome")
+    lead_ids = [seed.lead(org_id) for _ in range(3)]
+    return seed, Seeded(org_id=str(org_id), campaign_id=campaign_id, lead_ids=lead_ids)
+
+
+def seed_sends(conn: psycopg.Connection, *, old: int, recent: int) -> Seeded:
+    """`old` sends created 400+ days before NOW (0, 1, 2, 3, 0, ... events), `recent` sends 10 days old
+    (2 events each). Send ids are shuffled between old and recent so batches by id interleave."""
+    seed, seeded = _base(conn)
+    kinds = ["delivered", "open", "click", "open"]
+    for i in range(old + recent):
+        recent_turn = i % 4 == 3 and len(seeded.recent_send_ids) < recent
+        is_old = not recent_turn and len(seeded.old_send_ids) < old
+        created = NOW - timedelta(days=400 if is_old else 10) + timedelta(hours=i)
+        send_id = seed.send(
+            seeded.lead_ids[i % 3],
+            seeded.campaign_id,
+            created_at=created,
+            sent_at=created + timedelta(seconds=30),
+            sendgrid_message_id=f"sg-{i}",
+        )
+        n_events = len(seeded.old_send_ids) % 4 if is_old else 2
+        (seeded.old_send_ids if is_old else seeded.recent_send_ids).append(send_id)
+        for k in range(n_events):
+            # The last event of a send with 3 events happened recently: an old email opened again.
+            event_at = NOW - timedelta(days=2) if k == 2 else created + timedelta(minutes=k)
+            seed.event(send_id, kinds[k], at=event_at, event_hash=f"h-{send_id}-{k}", payload={"n": k})
+        seeded.events_by_send[send_id] = n_events
+    return seeded
+
+
+def seed_enrollments(conn: psycopg.Connection, *, completed_old: int) -> Seeded:
+    """`completed_old` enrollments completed 120 days before NOW, plus ones that must stay:
+    completed 30 days ago, active, paused, and completed with no completed_at."""
+    seed, seeded = _base(conn)
+
+    def enroll(status: str, completed_at: datetime | None, i: int) -> int:
+        return seed.enrollment(
+            seeded.lead_ids[i % 3],
+            seeded.campaign_id,
+            status=status,
+            current_step=i % 5,
+            completion_reason="finished" if status == "completed" else None,
+            created_at=NOW - timedelta(days=200),
+            completed_at=completed_at,
         )
 
-    def lead(
-        self,
-        org_id,
-        name: str | None = _UNSET,
-        email: str | None = _UNSET,
-        *,
-        metadata: dict | None = None,
-        created_at: datetime = BASE_TIME,
-    ) -> int:
-        """name/email: omitted -> a unique value; None -> NULL."""
-        n = next(self._n)
-        return self._insert(
-            "leads",
-            {
-                "organization_id": org_id,
-                "name": f"Lead {n}" if name is _UNSET else name,
-                "email": f"lead{n}@example.test" if email is _UNSET else email,
-                "metadata": json.dumps(metadata or {}),
-                "created_at": created_at,
-                "updated_at": created_at,
-            },
-        )
+    for i in range(completed_old):
+        seeded.completed_old_ids.append(enroll("completed", NOW - timedelta(days=120, hours=i), i))
+        if i % 3 == 0:
+            seeded.other_enrollment_ids.append(enroll("completed", NOW - timedelta(days=30), i))
+        if i % 4 == 0:
+            seeded.other_enrollment_ids.append(enroll("active", None, i))
+    seeded.other_enrollment_ids.append(enroll("paused", None, 1))
+    seeded.other_enrollment_ids.append(enroll("completed", None, 2))
+    return seeded
 
-    def enrollment(
-        self,
-        lead_id: int,
-        campaign_id: int,
-        *,
-        status: str = "active",
-        next_send_at: datetime | None = None,
-        completion_reason: str | None = None,
-        org_id=None,
-        created_at: datetime = BASE_TIME,
-    ) -> int:
-        return self._insert(
-            "lead_campaign_enrollments",
-            {
-                "organization_id": org_id or self._campaign_org(campaign_id),
-                "campaign_id": campaign_id,
-                "lead_id": lead_id,
-                "status": status,
-                "next_send_at": next_send_at,
-                "completion_reason": completion_reason,
-                "created_at": created_at,
-                "updated_at": created_at,
-            },
-        )
 
-    def send(
-        self,
-        lead_id: int,
-        campaign_id: int,
-        *,
-        status: str = "sent",
-        sent_at: datetime | None = None,
-        created_at: datetime | None = None,
-        scheduled_at: datetime | None = None,
-        bounce_type: str | None = None,
-        opened_at: datetime | None = None,
-        first_click_at: datetime | None = None,
-        failure_reason: str | None = None,
-        enrollment_id: int | None = None,
-        org_id=None,
-    ) -> int:
-        """sent_at is actual_send_time (None: never attempted); created_at and scheduled_at
-        default to sent_at, else BASE_TIME. status 'bounced' defaults bounce_type to 'hard'."""
-        created = created_at or sent_at or BASE_TIME
-        if status == "bounced" and bounce_type is None:
-            bounce_type = "hard"
-        return self._insert(
-            "email_sends",
-            {
-                "organization_id": org_id or self._campaign_org(campaign_id),
-                "enrollment_id": enrollment_id,
-                "lead_id": lead_id,
-                "campaign_id": campaign_id,
-                "send_status": status,
-                "scheduled_send_time": scheduled_at or created,
-                "actual_send_time": sent_at,
-                "failure_reason": failure_reason,
-                "bounce_type": bounce_type,
-                "opened_at": opened_at,
-                "first_click_at": first_click_at,
-                "created_at": created,
-                "updated_at": created,
-            },
-        )
+def rows(conn: psycopg.Connection, table: str) -> dict[int, dict]:
+    """Every row of a table as {id: row as JSON}, archive bookkeeping columns left out."""
+    exists = conn.execute("SELECT TO_REGCLASS(%s) IS NOT NULL", (table,)).fetchone()[0]
+    if not exists:
+        return {}
+    result = conn.execute(
+        f"SELECT id, TO_JSONB(t) - 'archived_at' - 'archive_run_id' FROM {table} AS t"
+    ).fetchall()
+    return {r[0]: r[1] for r in result}
 
-    def event(
-        self,
-        send_id: int,
-        event_type: str,
-        *,
-        at: datetime = BASE_TIME,
-        created_at: datetime | None = None,
-        event_hash: str | None = _UNSET,
-        sg_event_id: str | None = None,
-        payload: dict | None = None,
-    ) -> int:
-        """event_hash omitted -> a unique hash; None -> NULL. sg_event_id goes into the payload."""
-        payload = dict(payload or {})
-        if sg_event_id is not None:
-            payload["sg_event_id"] = sg_event_id
-        return self._insert(
-            "email_events",
-            {
-                "email_send_id": send_id,
-                "event_type": event_type,
-                "event_timestamp": at,
-                "event_hash": f"hash-{next(self._n)}" if event_hash is _UNSET else event_hash,
-                "payload": json.dumps(payload),
-                "created_at": created_at or at,
-            },
-        )
 
-    def execution(self, workflow_name: str, *, status: str = "success", at: datetime = BASE_TIME) -> int:
-        return self._insert(
-            "workflow_executions", {"workflow_name": workflow_name, "status": status, "created_at": at}
-        )
-
-    def workflow_error(
-        self,
-        workflow_name: str,
-        *,
-        at: datetime = BASE_TIME,
-        message: str = "boom",
-        node_name: str | None = None,
-    ) -> int:
-        return self._insert(
-            "workflow_errors",
-            {
-                "workflow_name": workflow_name,
-                "error_message": message,
-                "node_name": node_name,
-                "created_at": at,
-            },
-        )
-
-    def analytics(
-        self,
-        campaign_id: int,
-        day: date,
-        *,
-        emails_sent: int = 10,
-        open_rate: float | None = 50,
-        click_rate: float | None = 10,
-        org_id=None,
-        **columns: Any,
-    ) -> int:
-        """A campaign_analytics row written directly (for checks that read the table)."""
-        return self._insert(
-            "campaign_analytics",
-            {
-                "organization_id": org_id or self._campaign_org(campaign_id),
-                "campaign_id": campaign_id,
-                "analytics_date": day,
-                "emails_sent_today": emails_sent,
-                "open_rate": open_rate,
-                "click_rate": click_rate,
-                "computed_at": BASE_TIME,
-                **columns,
-            },
-        )
+def archive_run_ids(conn: psycopg.Connection, table: str) -> dict[str, int]:
+    return dict(
+        conn.execute(f"SELECT archive_run_id, COUNT(*) FROM {table} GROUP BY archive_run_id").fetchall()
+    )

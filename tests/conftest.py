@@ -7,6 +7,7 @@ any test module imports airflow.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import itertools
 import json
@@ -39,9 +40,7 @@ sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 from dev import pg  # noqa: E402
 from dev.fake_n8n import FakeN8n, make_workflow  # noqa: E402
 from dev.slack_sink import SlackSink  # noqa: E402
-from tests.archive_rows import seeded_enrollments, seeded_sends  # noqa: E402, F401 (fixtures)
-from tests.builders import Seed  # noqa: E402
-from tests.review_rows import Rows  # noqa: E402
+from tests.builders import Rows, Seed, Seeded, seed_enrollments, seed_sends  # noqa: E402
 
 # One template per pytest process: parallel sessions on the same server never collide.
 TEMPLATE_DB = f"nurture_test_template_{os.getpid()}"
@@ -178,9 +177,35 @@ def rows(db) -> Rows:
 
 
 @pytest.fixture
+def seeded_sends(db) -> Seeded:
+    return seed_sends(db, old=23, recent=7)
+
+
+@pytest.fixture
+def seeded_enrollments(db) -> Seeded:
+    return seed_enrollments(db, completed_old=17)
+
+
+@pytest.fixture
 def fake_n8n():
     """A FakeN8n on 127.0.0.1 (free port) with 7 workflows; stopped after the test."""
     workflows = [make_workflow(f"w{i}", f"Workflow {i}") for i in range(1, 8)]
     server = FakeN8n(workflows, port=0).start()
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def without_param(dag, name: str):
+    """The DAG (and its tasks) without the Param `name`, so a run_conf value reaches the tasks
+    unchecked, as when a task runs without the DAG's Param schema; restored afterwards."""
+    saved = copy.deepcopy(dag.params), {t.task_id: copy.deepcopy(t.params) for t in dag.tasks}
+    try:
+        for params in [dag.params, *(t.params for t in dag.tasks)]:
+            if name in params:
+                del params[name]
+        yield dag
+    finally:
+        dag.params = saved[0]
+        for task in dag.tasks:
+            task.params = saved[1][task.task_id]

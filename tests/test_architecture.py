@@ -48,14 +48,18 @@ def test_every_dag_subpackage_is_under_contract():
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
     contracts = {c["id"]: c for c in config["contracts"]}
-    independent = {m.removeprefix("nurture_ops.") for m in contracts["dag-subpackages-independent"]["modules"]}
+    independent = {
+        m.removeprefix("nurture_ops.") for m in contracts["dag-subpackages-independent"]["modules"]
+    }
     assert independent == set(DAG_SUBPACKAGES)
     layered = {
         name.strip().removeprefix("nurture_ops.")
         for layer in contracts["layers"]["layers"]
         for name in layer.split("|")
     }
-    assert set(SUBPACKAGES) <= layered, f"subpackages outside the layers contract: {set(SUBPACKAGES) - layered}"
+    assert set(SUBPACKAGES) <= layered, (
+        f"subpackages outside the layers contract: {set(SUBPACKAGES) - layered}"
+    )
 
 
 def test_the_package_keeps_its_import_contracts():
@@ -67,7 +71,11 @@ def test_the_package_keeps_its_import_contracts():
 @pytest.mark.parametrize(
     ("module", "offending_import", "broken"),
     [
-        ("weekly_review/logic.py", "from nurture_ops.quarterly_audit import capacity", "never imports another"),
+        (
+            "weekly_review/logic.py",
+            "from nurture_ops.quarterly_audit import capacity",
+            "never imports another",
+        ),
         ("core/text.py", "from nurture_ops.alerting import notify", "alerting > integrations > core"),
     ],
 )

@@ -18,6 +18,10 @@ from nurture_ops.alerting import state as alert_state
 from nurture_ops.core import sql
 
 TABLES = {"alert_state", "alert_silences", "alert_notifications", "remediation_audit", "schema_migrations"}
+# The repository's own migrations; the test migration comes after the last of them.
+REAL = [(m.version, m.name) for m in alert_state.migrations()]
+NEXT = REAL[-1][0] + 1
+TEST_FILE = f"{NEXT:03d}_add_alert_state_test_note.sql"
 # Not idempotent on purpose: a second application fails (DuplicateColumn), so "applied once" shows.
 MIGRATION_002 = """-- Test migration: a column the real schema does not have.
 ALTER TABLE {{ schema }}.alert_state ADD COLUMN test_note text;
@@ -65,7 +69,7 @@ def sql_root_with_002(tmp_path, monkeypatch):
     """A copy of include/sql with a migration 002 added, in force through NURTURE_OPS_SQL_DIR."""
     root = tmp_path / "sql"
     shutil.copytree(sql.sql_root(), root)
-    (root / "ops" / "migrations" / "002_add_alert_state_test_note.sql").write_text(MIGRATION_002)
+    (root / "ops" / "migrations" / TEST_FILE).write_text(MIGRATION_002)
     monkeypatch.setenv("NURTURE_OPS_SQL_DIR", str(root))
     return root
 
@@ -74,9 +78,9 @@ def test_migrations_are_the_numbered_files_in_order(sql_root_with_002):
     (sql_root_with_002 / "ops" / "migrations" / "010_later.sql").write_text("SELECT 1;\n")
     found = alert_state.migrations()
     assert [(m.version, m.name) for m in found] == [
-        (1, "create_nurture_ops_schema"),
-        (2, "add_alert_state_test_note"),
-        (10, "later"),  # by number, not by name: 010 after 002 either way, and 10 > 9
+        *REAL,
+        (NEXT, "add_alert_state_test_note"),
+        (10, "later"),  # by number, not by name: 010 after 00N either way, and 10 > 9
     ]
     assert found[0].file == "ops/migrations/001_create_nurture_ops_schema.sql"
 
@@ -93,8 +97,8 @@ def test_a_fresh_database_gets_every_migration_and_its_version_row(fresh):
     assert tables(fresh) == TABLES
     rows = version_rows(fresh)
     assert [(v, n) for v, n, _ in rows] == [(m.version, m.name) for m in alert_state.migrations()]
-    assert [(v, n) for v, n, _ in rows] == [(1, "create_nurture_ops_schema")]
-    assert alert_state.schema_version(fresh) == 1
+    assert rows[0][:2] == (1, "create_nurture_ops_schema")
+    assert alert_state.schema_version(fresh) == REAL[-1][0]
     assert not schema_lock_held(fresh)
 
 
@@ -138,18 +142,24 @@ def test_a_deployment_from_before_migrations_upgrades_in_place_and_keeps_its_row
         (at,),
     )
     data = ("alert_state", "alert_silences", "alert_notifications", "remediation_audit")
-    snapshot = {t: fresh.execute(f"SELECT * FROM nurture_ops.{t} ORDER BY 1").fetchall() for t in data}
+    old_columns = {t: [c[1] for c in columns(fresh) if c[0] == t] for t in data}
+
+    def snapshot_rows() -> dict:
+        return {
+            t: fresh.execute(f"SELECT {', '.join(old_columns[t])} FROM nurture_ops.{t} ORDER BY 1").fetchall()
+            for t in data
+        }
+
+    snapshot = snapshot_rows()
     shape = columns(fresh)
     assert alert_state.schema_version(fresh) == 0
 
     alert_state.ensure_schema(fresh)
 
-    assert [(v, n) for v, n, _ in version_rows(fresh)] == [(1, "create_nurture_ops_schema")]
-    assert columns(fresh) == shape  # 001 passed it through unchanged
-    assert {
-        t: fresh.execute(f"SELECT * FROM nurture_ops.{t} ORDER BY 1").fetchall() for t in data
-    } == snapshot
-    assert snapshot["alert_silences"][0][0] == silence_id
+    assert [(v, n) for v, n, _ in version_rows(fresh)] == REAL
+    assert set(shape) <= set(columns(fresh))  # 001 passed the old tables through; later ones only add
+    assert snapshot_rows() == snapshot
+    assert snapshot["alert_silences"][0][old_columns["alert_silences"].index("id")] == silence_id
 
 
 def test_a_first_release_deployment_gets_the_column_added_since(fresh):
@@ -164,7 +174,7 @@ def test_a_new_migration_is_applied_exactly_once(fresh, monkeypatch, tmp_path):
     first = version_rows(fresh)
     root = tmp_path / "sql"
     shutil.copytree(sql.sql_root(), root)
-    (root / "ops" / "migrations" / "002_add_alert_state_test_note.sql").write_text(MIGRATION_002)
+    (root / "ops" / "migrations" / TEST_FILE).write_text(MIGRATION_002)
     monkeypatch.setenv("NURTURE_OPS_SQL_DIR", str(root))
 
     alert_state.ensure_schema(fresh)
@@ -172,27 +182,24 @@ def test_a_new_migration_is_applied_exactly_once(fresh, monkeypatch, tmp_path):
 
     rows = version_rows(fresh)
     assert rows[0] == first[0]  # 001 was not applied again
-    assert [(v, n) for v, n, _ in rows] == [
-        (1, "create_nurture_ops_schema"),
-        (2, "add_alert_state_test_note"),
-    ]
+    assert [(v, n) for v, n, _ in rows] == [*REAL, (NEXT, "add_alert_state_test_note")]
     assert ("alert_state", "test_note", "text") in {c[:3] for c in columns(fresh)}
-    assert alert_state.schema_version(fresh) == 2
+    assert alert_state.schema_version(fresh) == NEXT
 
 
 def test_a_failing_migration_leaves_nothing_half_done_and_releases_the_lock(fresh, sql_root_with_002):
-    path = sql_root_with_002 / "ops" / "migrations" / "002_add_alert_state_test_note.sql"
+    path = sql_root_with_002 / "ops" / "migrations" / TEST_FILE
     path.write_text(MIGRATION_002 + "SELECT 1 / 0;\n")
     with pytest.raises(psycopg.errors.DivisionByZero):
         alert_state.ensure_schema(fresh)
-    # 001 is in (its own transaction), 002 is not: neither its column nor its row.
-    assert [v for v, _, _ in version_rows(fresh)] == [1]
+    # The real ones are in (each its own transaction), the test one is not: neither column nor row.
+    assert [v for v, _, _ in version_rows(fresh)] == [v for v, _ in REAL]
     assert "test_note" not in {c[1] for c in columns(fresh)}
     assert not schema_lock_held(fresh)
 
     path.write_text(MIGRATION_002)  # fixed: the next task applies it
     alert_state.ensure_schema(fresh)
-    assert [v for v, _, _ in version_rows(fresh)] == [1, 2]
+    assert [v for v, _, _ in version_rows(fresh)] == [*(v for v, _ in REAL), NEXT]
 
 
 @pytest.mark.parametrize("with_002", [False, True], ids=["real migrations", "with a new 002"])
@@ -220,7 +227,7 @@ def test_concurrent_callers_apply_each_migration_once(request, leads_db, fresh, 
 
     assert errors == []
     expected = [(m.version, m.name) for m in alert_state.migrations()]
-    assert len(expected) == (2 if with_002 else 1)
+    assert len(expected) == len(REAL) + (1 if with_002 else 0)
     assert [(v, n) for v, n, _ in version_rows(fresh)] == expected
     assert tables(fresh) == TABLES
     assert not schema_lock_held(fresh)

@@ -250,3 +250,38 @@ def test_end_silence_ends_it_at_the_instant_but_never_before_it_began(conn):
     alert_state.end_silence(conn, two, at=T0 - timedelta(hours=1))
     ends = dict(conn.execute("SELECT id, ends_at FROM nurture_ops.alert_silences").fetchall())
     assert ends == {one: T0 + timedelta(minutes=20), two: T0 + timedelta(seconds=1)}
+
+
+def test_delivery_never_runs_inside_a_callers_transaction_block(conn, leads_db):
+    """The intent must be committed before the post: an open transaction of a non-autocommit
+    caller is committed first; inside a transaction block (either mode) delivery refuses."""
+    first = decide(conn, BAD, T0)
+    sent = []
+    with (
+        psycopg.connect(leads_db, autocommit=True) as auto,
+        auto.transaction(),
+        pytest.raises(RuntimeError, match="must not run inside a transaction"),
+    ):
+        alert_state.deliver(
+            auto, first, lambda: sent.append(1), severity="critical", text="x", slack_conn_id="s"
+        )
+    with psycopg.connect(leads_db) as manual:
+        with manual.transaction(), pytest.raises(psycopg.ProgrammingError):
+            alert_state.deliver(
+                manual, first, lambda: sent.append(2), severity="critical", text="x", slack_conn_id="s"
+            )
+        alert_state.held_back_by(manual, CHECK.key)  # a read: opens an implicit transaction
+        observed = []
+
+        def send():  # what another session sees while Slack is called
+            observed.append(
+                conn.execute(
+                    "SELECT sending_kind FROM nurture_ops.alert_state WHERE alert_key = %s", (CHECK.key,)
+                ).fetchone()
+            )
+            sent.append(3)
+
+        assert alert_state.deliver(manual, first, send, severity="critical", text="x", slack_conn_id="s")
+        assert manual.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert sent == [3]
+    assert observed == [("fire",)]  # the intent was committed before the post

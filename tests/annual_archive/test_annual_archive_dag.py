@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nurture_ops.annual_archive.report import annual_report
-from tests.archive_rows import NOW, archive_run_ids, rows
+from tests.builders import NOW, archive_run_ids, rows
 
 pytestmark = pytest.mark.e2e
 

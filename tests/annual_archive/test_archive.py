@@ -35,7 +35,7 @@ from nurture_ops.monthly_maintenance.cleanup import (
     cleanup_completed_enrollments,
     completed_enrollments_cutoff,
 )
-from tests.archive_rows import NOW, Seeded, archive_run_ids, rows, seed_sends
+from tests.builders import NOW, Seed, Seeded, archive_run_ids, rows, seed_sends
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CUTOFF = NOW - timedelta(days=365)  # 400-day-old sends are older, 10-day-old ones are not
@@ -94,7 +94,7 @@ def test_parse_cutoff_defaults_to_one_year_before_the_run():
     assert parse_cutoff({}, run_date=date(2026, 6, 15)) == date(2025, 6, 15)
     assert parse_cutoff({"cutoff_date": None}, run_date=date(2026, 6, 15)) == date(2025, 6, 15)
     assert parse_cutoff({"cutoff_date": "  "}, run_date=date(2026, 6, 15)) == date(2025, 6, 15)
-    assert parse_cutoff(None, run_date=date(2028, 2, 29)) == date(2027, 2, 28)
+    assert parse_cutoff(None, run_date=date(2028, 2, 29), today=date(2028, 3, 1)) == date(2027, 2, 28)
 
 
 def test_parse_cutoff_accepts_an_old_enough_date():
@@ -337,11 +337,7 @@ def test_archive_events_arriving_during_the_run_are_moved_and_reported(leads_db,
     def log(line: str) -> None:
         if line.startswith("batch 1:"):
             with psycopg.connect(leads_db, autocommit=True) as other:
-                other.execute(
-                    "INSERT INTO email_events (email_send_id, event_type, event_timestamp)"
-                    " VALUES (%s, 'open', %s)",
-                    (last_old, NOW),
-                )
+                Seed(other, now=NOW).event(last_old, "open")
 
     result = run_archive(db, run_id="run-1", log=log)
     assert result["events"]["live_before"] == 33

@@ -10,10 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
-
-from dev import pg
-from dev.bench import Shape, analyse_plan
+from dev.bench import Shape, _db_exists, analyse_plan
 from nurture_ops.core.catalog import CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,11 +28,6 @@ FUNCTIONS = {
     "review.unsubscribe_feedback",
     "review.slow_queries",
 }
-
-
-def _database_exists(name: str) -> bool:
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
 def test_tiny_bench_reports_every_check_and_drops_its_database(pg_server, tmp_path):
@@ -111,7 +103,7 @@ def test_tiny_bench_reports_every_check_and_drops_its_database(pg_server, tmp_pa
     for key in CHECKS:
         assert f"check:{key}" in proc.stdout
     assert f"Dropped {dbname}" in proc.stdout
-    assert not _database_exists(dbname)
+    assert not _db_exists(dbname)
 
 
 def test_analyse_plan_counts_rows_and_flags_seq_scans_on_big_tables():

@@ -1,4 +1,5 @@
-"""dev/seed.py (demo data with the runbook's anomalies) and dev/simulate.py (live traffic).
+"""dev/seed.py (demo data with the runbook's anomalies), dev/simulate.py (live traffic) and the
+row builder both write with, dev/rows.py.
 
 The anomaly tests ask the seeded database the runbook's detection questions, with half-open
 windows on the raw timestamps relative to the seed's fixed `now`, and compare the answers with
@@ -20,9 +21,10 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from dev import pg
+from dev import pg, rows
 from dev import seed as seed_module
-from dev.seed import ANALYTICS_UPDATER, EVENT_TRACKER, SCHEDULER, SENDER, TABLES
+from dev.rows import IDENTITY_TABLES, TABLES, Builder
+from dev.seed import ANALYTICS_UPDATER, EVENT_TRACKER, SCHEDULER, SENDER
 from dev.simulate import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,7 +140,7 @@ def test_if_empty_leaves_a_seeded_database_alone(seeded):
 
 
 def test_identity_sequences_continue_after_the_explicit_ids(q):
-    for table in seed_module.IDENTITY_TABLES:
+    for table in IDENTITY_TABLES:
         [row] = q(
             sql.SQL(
                 "SELECT NEXTVAL(PG_GET_SERIAL_SEQUENCE(%(t)s, 'id')) AS next, (SELECT MAX(id) FROM {}) AS max"
@@ -594,28 +596,63 @@ def test_old_data_for_the_archive_and_the_cleanup(q):
     assert done["lo"] >= NOW - timedelta(days=150) and done["hi"] <= NOW - timedelta(days=100)
 
 
+# --------------------------------------------------------------------------- the row builder
+
+
+def test_row_builder_one_by_one_in_batches_and_with_explicit_ids(db):
+    b = Builder(db, now=NOW)
+    org = b.org("Acme")
+    camp = b.campaign(org, "Welcome")
+    lead = b.lead(org, metadata={"source": "webform"})
+    assert b.preferences(lead, timezone="Europe/Berlin", preferred_send_hour=9) == lead
+    enr = b.enrollment(lead, camp, status="completed", completed_at=NOW - timedelta(hours=1))
+    send = b.send(lead, camp, enrollment_id=enr, status="bounced", sent_at=NOW - timedelta(minutes=5))
+    [row] = db.execute(
+        "SELECT organization_id, bounce_type, created_at, scheduled_send_time, updated_at FROM email_sends"
+        " WHERE id = %s",
+        (send,),
+    ).fetchall()
+    assert row == (
+        org,
+        "hard",
+        NOW - timedelta(minutes=5),
+        NOW - timedelta(minutes=5),
+        NOW - timedelta(minutes=5),
+    )
+    assert db.execute("SELECT updated_at FROM lead_campaign_enrollments").fetchone()[0] == NOW - timedelta(
+        hours=1
+    )
+
+    # A batch: ids in order; COPY with explicit ids, then the sequence continues after them.
+    times = [NOW + timedelta(seconds=i) for i in range(3)]
+    ids = rows.insert_many(
+        db, [rows.event(send, "open", at=t, event_hash=f"h{i}") for i, t in enumerate(times)]
+    )
+    assert db.execute("SELECT id, event_timestamp FROM email_events ORDER BY id").fetchall() == list(
+        zip(ids, times, strict=True)
+    )
+    assert rows.copy(db, (rows.execution(SENDER, at=NOW, items=i, id=100 + i) for i in range(3))) == 3
+    rows.continue_identities(db, ["workflow_executions"])
+    assert b.execution(SENDER, items=7, duration_ms=900) == 103
+    with pytest.raises(ValueError, match="one batch"):
+        rows.insert_many(db, [rows.execution(SENDER, at=NOW), rows.execution(SENDER, at=NOW, id=1)])
+    with pytest.raises(TypeError, match="no column"):
+        rows.analytics(org, camp, NOW.date(), computed_at=NOW, opens=3)
+
+
 # --------------------------------------------------------------------------- simulate
 
 
 def small_world(dsn: str, now: datetime, *, leads: int = 20) -> None:
     """One organization, one campaign, `leads` active enrollments, the first one already due."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        org = conn.execute("INSERT INTO organizations (name) VALUES ('Sim Org') RETURNING id").fetchone()[0]
-        campaign = conn.execute(
-            "INSERT INTO nurture_campaigns (organization_id, campaign_name) VALUES (%s, 'Sim Welcome') RETURNING id",
-            (org,),
-        ).fetchone()[0]
+        world = Builder(conn, now=now - timedelta(days=30))
+        org = world.org("Sim Org")
+        campaign = world.campaign(org, "Sim Welcome")
         for i in range(leads):
-            lead = conn.execute(
-                "INSERT INTO leads (organization_id, name, email) VALUES (%s, %s, %s) RETURNING id",
-                (org, f"Sim Lead {i}", f"sim{i}@sim.example"),
-            ).fetchone()[0]
+            lead = world.lead(org, f"Sim Lead {i}", f"sim{i}@sim.example")
             due = now - timedelta(hours=1) if i == 0 else now + timedelta(days=1)
-            conn.execute(
-                "INSERT INTO lead_campaign_enrollments (organization_id, campaign_id, lead_id, next_send_at)"
-                " VALUES (%s, %s, %s, %s)",
-                (org, campaign, lead, due),
-            )
+            world.enrollment(lead, campaign, next_send_at=due)
 
 
 def test_simulate_cli_writes_sends_and_executions(leads_db):

@@ -19,7 +19,7 @@ from nurture_ops.monthly_maintenance.indexes import (
     find_invalid_indexes,
     reindex_tables,
 )
-from tests.archive_rows import NOW, seed_sends
+from tests.builders import NOW, Seed, seed_sends
 
 
 def index_filenodes(conn, table: str) -> dict[str, int]:
@@ -60,14 +60,19 @@ class Writer(threading.Thread):
     def run(self) -> None:
         try:
             with psycopg.connect(self.dsn, autocommit=True) as conn:
+                org_id, lead_id, campaign_id = self.args
+                seed = Seed(conn, now=NOW)
                 n = 0
                 while not self.stop.is_set():
                     n += 1
                     started = time.monotonic()
-                    conn.execute(
-                        "INSERT INTO email_sends (organization_id, lead_id, campaign_id, sendgrid_message_id,"
-                        " created_at) VALUES (%s, %s, %s, %s, %s)",
-                        (*self.args, f"writer-{n}", NOW + timedelta(seconds=n)),
+                    seed.send(
+                        lead_id,
+                        campaign_id,
+                        org_id=org_id,
+                        status="queued",
+                        sendgrid_message_id=f"writer-{n}",
+                        created_at=NOW + timedelta(seconds=n),
                     )
                     done = time.monotonic()
                     self.writes.append((done, done - started))
@@ -195,11 +200,9 @@ def test_one_table_failing_does_not_stop_the_run(leads_db, db):
 def test_invalid_index_is_found_skipped_by_reindex_and_dropped(leads_db, db):
     bulk_sends(db, 50)
     send_id = db.execute("SELECT MIN(id) FROM email_sends").fetchone()[0]
-    db.execute(
-        "INSERT INTO email_events (email_send_id, event_type, event_hash)"
-        " VALUES (%s, 'open', 'dup'), (%s, 'open', 'dup')",
-        (send_id, send_id),
-    )
+    seed = Seed(db, now=NOW)
+    seed.event(send_id, "open", event_hash="dup")
+    seed.event(send_id, "open", event_hash="dup")  # the same hash twice: no UNIQUE index on it
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.execute(
             "CREATE UNIQUE INDEX CONCURRENTLY email_events_event_hash_uniq ON email_events (event_hash)"

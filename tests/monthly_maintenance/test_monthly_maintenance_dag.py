@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from nurture_ops.core.settings import maintenance_setting, parse_maintenance_settings
+from nurture_ops.core.settings import parse_maintenance_settings
 from nurture_ops.monthly_maintenance import tasks as monthly_tasks
 from nurture_ops.monthly_maintenance.indexes import DEFAULT_TABLES, find_invalid_indexes
 from nurture_ops.monthly_maintenance.report import workflows_text
 from nurture_ops.monthly_maintenance.tasks import lift_instant
 from nurture_ops.monthly_maintenance.workflows import review_workflow_errors
-from tests.archive_rows import rows, seed_enrollments
+from tests.builders import Seed, rows, seed_enrollments
 
 pytestmark = pytest.mark.e2e
 
@@ -66,20 +66,12 @@ class SilenceWatcher(threading.Thread):
 
 def add_executions(db, workflow: str, durations: list[int | None], *, at: datetime, status="success"):
     for duration in durations:
-        db.execute(
-            "INSERT INTO workflow_executions (workflow_name, status, duration_ms, created_at)"
-            " VALUES (%s, %s, %s, %s)",
-            (workflow, status, duration, at),
-        )
+        Seed(db).execution(workflow, status=status, duration_ms=duration, at=at)
 
 
 def add_errors(db, workflow: str, times: list[datetime]) -> None:
     for i, created in enumerate(times):
-        db.execute(
-            "INSERT INTO workflow_errors (workflow_name, node_name, error_message, created_at)"
-            " VALUES (%s, 'Send email', %s, %s)",
-            (workflow, f"error {i}", created),
-        )
+        Seed(db).workflow_error(workflow, node_name="Send email", message=f"error {i}", at=created)
 
 
 def seed_workflows(db) -> None:
@@ -99,11 +91,9 @@ def seed_workflows(db) -> None:
 def make_invalid_leftover(db) -> None:
     """What a failed REINDEX CONCURRENTLY leaves: an INVALID index named *_ccnew."""
     send_id = db.execute("SELECT MIN(id) FROM email_sends").fetchone()[0]
-    db.execute(
-        "INSERT INTO email_events (email_send_id, event_type, event_hash) VALUES (%s, 'open', 'dup'),"
-        " (%s, 'open', 'dup')",
-        (send_id, send_id),
-    )
+    seed = Seed(db, now=RUN)
+    seed.event(send_id, "open", event_hash="dup")
+    seed.event(send_id, "open", event_hash="dup")
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {LEFTOVER} ON email_events (event_hash)")
     assert [i["index_name"] for i in find_invalid_indexes(db)] == [LEFTOVER]
@@ -122,11 +112,11 @@ def silences(db) -> list[tuple]:
 
 
 def dag_run_id(dag_id: str) -> str:
-    """The run id of the DAG's (only) run in the Airflow metadata DB."""
+    """The run id of the DAG's latest run in the Airflow metadata DB (this test's: others may have
+    left runs of the same DAG behind)."""
     from airflow.models import DagRun
 
-    (run,) = DagRun.find(dag_id=dag_id)
-    return run.run_id
+    return max(DagRun.find(dag_id=dag_id), key=lambda run: run.id).run_id
 
 
 def infos(sink) -> list[dict]:
@@ -141,16 +131,12 @@ def body(payload: dict) -> str:
 def world(db):
     seeded = seed_enrollments(db, completed_old=17)
     # A few sends and events so every table has rows (and a leftover can be made on email_events).
+    seed = Seed(db, now=RUN)
     for i in range(3):
-        send = db.execute(
-            "INSERT INTO email_sends (organization_id, lead_id, campaign_id, created_at) VALUES (%s, %s, %s, %s)"
-            " RETURNING id",
-            (seeded.org_id, seeded.lead_ids[i], seeded.campaign_id, RUN - timedelta(days=i)),
-        ).fetchone()[0]
-        db.execute(
-            "INSERT INTO email_events (email_send_id, event_type, event_hash) VALUES (%s, 'delivered', %s)",
-            (send, f"h-{send}"),
+        send = seed.send(
+            seeded.lead_ids[i], seeded.campaign_id, status="queued", created_at=RUN - timedelta(days=i)
         )
+        seed.event(send, "delivered")
     seed_workflows(db)
     make_invalid_leftover(db)
     return seeded
@@ -376,7 +362,7 @@ def test_lift_instant_covers_the_maintenance_and_never_extends_the_silence():
     ],
 )
 def test_settings(raw, key, expected):
-    assert maintenance_setting(parse_maintenance_settings(raw), key) == expected
+    assert getattr(parse_maintenance_settings(raw), key) == expected
 
 
 @pytest.mark.parametrize(
@@ -391,4 +377,4 @@ def test_settings(raw, key, expected):
 )
 def test_bad_settings_name_the_key(raw, key, message):
     with pytest.raises(ValueError, match=message):
-        maintenance_setting(parse_maintenance_settings(raw), key)
+        parse_maintenance_settings(raw, uses=[key])

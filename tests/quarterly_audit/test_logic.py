@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nurture_ops.quarterly_audit.capacity import capacity_review
 from nurture_ops.quarterly_audit.schema import expected_schema, schema_readiness
-from tests.review_rows import utc
+from tests.builders import utc
 
 QUARTER_START = utc("2026-07-01 00:00")
 AS_OF = utc("2026-09-30 00:00")  # 91 days: first week ends 07-08, 84 days before as_of

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.review_rows import utc
+from tests.builders import utc
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from nurture_ops.weekly_review.logic import (
     slow_queries,
     unsubscribe_feedback,
 )
-from tests.review_rows import utc
+from tests.builders import utc
 
 WEEK = {"week_start": utc("2026-11-02 00:00"), "week_end": utc("2026-11-09 00:00")}
 

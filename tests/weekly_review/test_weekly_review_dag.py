@@ -9,7 +9,7 @@ import pytest
 
 from dev.fake_n8n import FakeN8n, make_workflow
 from nurture_ops.core.catalog import SCHEDULER
-from tests.review_rows import utc
+from tests.builders import utc
 
 pytestmark = pytest.mark.e2e
 

@@ -3,10 +3,19 @@
 --         half-open, on email_sends.actual_send_time (UTC midnights; nurture_ops.windows.day_bounds);
 --         computed_at (timestamptz): written to computed_at (from the caller, so a rerun over
 --         unchanged data writes identical rows).
+-- Jinja (nurture_ops.core.analytics, from analytics/select_archive_sources.sql):
+--         sends_archive, events_archive (bool): read email_sends_archive / email_events_archive
+--         too. They exist once the annual archive has run; a fresh database has neither.
 -- Fixes over the runbook's query: half-open window on the raw timestamp instead of
 -- day cast of actual_send_time against the current date; the campaign comes from email_sends itself, not a
 -- join on enrollments (the monthly cleanup archives completed enrollments, which made their sends
 -- vanish from the rollup); every column is computed and updated, not five of them.
+-- Archived sends count: the annual archive cuts on created_at, so a day can be partly archived
+-- (sends created before the cutoff, sent after it). A day's sends are those of email_sends and of
+-- email_sends_archive in the window, its events those of email_events and email_events_archive,
+-- so recomputing an archived or partly archived day gives the numbers it had before archiving.
+-- A send in both tables (restored by hand, which the archive itself refuses to run over) counts
+-- once, as its live copy, when both copies fall on the day.
 -- One row per campaign that sent in the day (days without sends write nothing):
 --   organization_id         the campaign's organization (nurture_campaigns; so one row per
 --                           campaign, matching UNIQUE (campaign_id, analytics_date))
@@ -23,36 +32,115 @@
 --                           emails_sent_today
 --   (rates: percent, 2 decimals, NULL when the denominator is 0)
 -- Rows of the day for campaigns that no longer sent that day are deleted, so a rerun after data
--- changed is exact; but only when the day still has sends: a day whose sends are all gone (the
--- yearly archive of data > 1 year) keeps its analytics rather than losing its history.
+-- changed is exact; but only when the day still has sends, live or archived: a day whose sends
+-- are all gone (deleted, or archived before the archive tables existed) keeps its analytics
+-- rather than losing its history.
+-- Plan: index range scans of the day on email_sends (actual_send_time), email_sends_archive
+-- (email_sends_archive_actual_send_time_idx, analytics/create_archive_send_time_index.sql) and
+-- both events tables (event_timestamp), then primary-key probes for the day's unsubscribed sends
+-- only: the work grows with one day's rows, not with the history kept live or archived.
 -- Returns one row: rows_upserted, rows_deleted.
-WITH day_sends AS (
+WITH day_send_copies AS (
     SELECT
+        es.id,
+        FALSE AS archived,
         es.campaign_id,
-        COUNT(*) AS emails_sent_today,
-        COUNT(*) FILTER (WHERE es.send_status = 'sent') AS emails_delivered_today,
-        COUNT(*) FILTER (WHERE es.send_status = 'failed') AS emails_failed_today,
-        COUNT(*) FILTER (WHERE es.send_status = 'bounced') AS emails_bounced_today,
-        COUNT(DISTINCT es.lead_id) FILTER (WHERE es.opened_at IS NOT NULL) AS unique_opens_today,
-        COUNT(DISTINCT es.lead_id) FILTER (WHERE es.first_click_at IS NOT NULL) AS unique_clicks_today
+        es.lead_id,
+        es.send_status,
+        es.opened_at,
+        es.first_click_at
     FROM email_sends AS es
     WHERE
         es.actual_send_time >= CAST({{ bind("day_start") }} AS timestamptz)
         AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
-    GROUP BY es.campaign_id
+    {%- if sends_archive %}
+
+        UNION ALL
+
+        SELECT
+            esa.id,
+            TRUE AS archived,
+            esa.campaign_id,
+            esa.lead_id,
+            esa.send_status,
+            esa.opened_at,
+            esa.first_click_at
+        FROM email_sends_archive AS esa
+        WHERE
+            esa.actual_send_time >= CAST({{ bind("day_start") }} AS timestamptz)
+            AND esa.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
+    {%- endif %}
 ),
 
-day_unsubscribes AS (
+-- One row per send of the day: a send in both tables (restored by hand) counts once, as its live
+-- copy. Deduplicated within the day's rows (no probe into the other table), so it stays a window.
+day_send_rows AS (
+    SELECT DISTINCT ON (dsc.id)
+        dsc.campaign_id,
+        dsc.lead_id,
+        dsc.send_status,
+        dsc.opened_at,
+        dsc.first_click_at
+    FROM day_send_copies AS dsc
+    ORDER BY dsc.id ASC, dsc.archived ASC
+),
+
+day_sends AS (
     SELECT
-        es.campaign_id,
-        COUNT(DISTINCT ev.email_send_id) AS unsubscribes_today
+        dsr.campaign_id,
+        COUNT(*) AS emails_sent_today,
+        COUNT(*) FILTER (WHERE dsr.send_status = 'sent') AS emails_delivered_today,
+        COUNT(*) FILTER (WHERE dsr.send_status = 'failed') AS emails_failed_today,
+        COUNT(*) FILTER (WHERE dsr.send_status = 'bounced') AS emails_bounced_today,
+        COUNT(DISTINCT dsr.lead_id) FILTER (WHERE dsr.opened_at IS NOT NULL) AS unique_opens_today,
+        COUNT(DISTINCT dsr.lead_id) FILTER (WHERE dsr.first_click_at IS NOT NULL) AS unique_clicks_today
+    FROM day_send_rows AS dsr
+    GROUP BY dsr.campaign_id
+),
+
+-- Sends (of any day) with an unsubscribe event in the window, once each.
+unsubscribed_sends AS (
+    SELECT DISTINCT ev.email_send_id
     FROM email_events AS ev
-    INNER JOIN email_sends AS es ON ev.email_send_id = es.id
     WHERE
         ev.event_type IN ('unsubscribe', 'group_unsubscribe')
         AND ev.event_timestamp >= CAST({{ bind("day_start") }} AS timestamptz)
         AND ev.event_timestamp < CAST({{ bind("day_end") }} AS timestamptz)
-    GROUP BY es.campaign_id
+    {%- if events_archive %}
+
+        UNION
+
+        SELECT eva.email_send_id
+        FROM email_events_archive AS eva
+        WHERE
+            eva.event_type IN ('unsubscribe', 'group_unsubscribe')
+            AND eva.event_timestamp >= CAST({{ bind("day_start") }} AS timestamptz)
+            AND eva.event_timestamp < CAST({{ bind("day_end") }} AS timestamptz)
+    {%- endif %}
+),
+
+-- The campaign of each of those sends, from its live copy, else its archived one.
+unsubscribed_send_campaigns AS (
+    SELECT
+        {%- if sends_archive %}
+            COALESCE(es.campaign_id, esa.campaign_id) AS campaign_id
+        {%- else %}
+            es.campaign_id
+        {%- endif %}
+    FROM unsubscribed_sends AS us
+    LEFT JOIN email_sends AS es ON us.email_send_id = es.id
+    {%- if sends_archive %}
+        LEFT JOIN email_sends_archive AS esa ON us.email_send_id = esa.id
+    {%- endif %}
+),
+
+day_unsubscribes AS (
+    SELECT
+        usc.campaign_id,
+        COUNT(*) AS unsubscribes_today
+    FROM unsubscribed_send_campaigns AS usc
+    WHERE usc.campaign_id IS NOT NULL
+    GROUP BY usc.campaign_id
 ),
 
 computed AS (

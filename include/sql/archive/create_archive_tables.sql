@@ -20,6 +20,9 @@ CREATE TABLE IF NOT EXISTS email_sends_archive (
 );
 CREATE INDEX IF NOT EXISTS email_sends_archive_created_at_idx
 ON email_sends_archive (created_at);
+-- The analytics rollup reads archived sends of a day by actual_send_time (core/analytics.py).
+CREATE INDEX IF NOT EXISTS email_sends_archive_actual_send_time_idx
+ON email_sends_archive (actual_send_time);
 
 CREATE TABLE IF NOT EXISTS email_events_archive (
     LIKE email_events,

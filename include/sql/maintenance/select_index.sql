@@ -1,4 +1,6 @@
--- One index resolved by name, with its validity and whether a build runs on its table now.
+-- One index resolved by name (an index of a TOAST table only as pg_toast.<name>), with its
+-- validity and whether an index build runs on its table now (for a TOAST index: on the TOAST
+-- table or on the table it belongs to).
 SELECT
     n.nspname AS schema_name,
     c.relname AS index_name,
@@ -6,7 +8,13 @@ SELECT
     EXISTS(
         SELECT 1
         FROM pg_stat_progress_create_index AS p
-        WHERE p.relid = i.indrelid
+        WHERE
+            p.relid = i.indrelid
+            OR p.relid IN (
+                SELECT t.oid
+                FROM pg_class AS t
+                WHERE t.reltoastrelid = i.indrelid
+            )
     ) AS build_in_progress
 FROM pg_index AS i
 INNER JOIN pg_class AS c ON i.indexrelid = c.oid

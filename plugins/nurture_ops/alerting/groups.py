@@ -1,7 +1,8 @@
 """The few TaskFlow building blocks DAG files assemble.
 
     probe_database()      branch: database reachable -> the checks; unreachable -> the
-                          Database Connection Lost alert (5-minute DAG) or nothing (others)
+                          Database Connection Lost alert (5-minute DAG) or nothing (others);
+                          its XCom "probe" holds how long connect and SELECT 1 took
     check_group(key)      TaskGroup: measure (runs the check's SQL) -> decide (@task.branch:
                           evaluate + alert state) -> remediate? -> notify | nothing_to_do
     wire_inhibitions()    root cause's decide before its consequences' decide, and its notify
@@ -9,25 +10,43 @@
 
 Every task reads the run's time from its context (windows.py) and its thresholds from the
 Variables when it runs (thresholds.py); nothing here runs at DAG-parse time.
+
+A slow database fails a task, never a whole run in silence: every database connection of these
+tasks has the statement timeout of the task's own execution_timeout (defaults.statement_timeout_ms,
+20 s in the 5-minute DAG), so a slow or lock-blocked statement fails the try with the database's
+error well before Airflow's execution_timeout, and both before the run's dagrun_timeout (which
+would skip the tasks with no callback). A measure cancelled that way also pushes what happened
+(measure.STATEMENT_TIMEOUT_XCOM) for Database Responding Slowly, which runs after the other
+measures of the 5-minute DAG and pages about it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Label, TaskGroup, TriggerRule, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from nurture_ops.alerting import notify
 from nurture_ops.alerting import state as alert_state
-from nurture_ops.alerting.measure import run_measure
+from nurture_ops.alerting.defaults import statement_timeout_ms
+from nurture_ops.alerting.measure import (
+    STATEMENT_TIMEOUT_XCOM,
+    reads_run_timings,
+    run_measure,
+    run_slowness_measure,
+    timed_out_error,
+    timed_out_record,
+)
 from nurture_ops.alerting.remediation import RUNNERS, RunInfo
-from nurture_ops.core import db
+from nurture_ops.core import db, sql
 from nurture_ops.core.catalog import DATABASE_CONNECTION_LOST, get_check
 from nurture_ops.core.evaluate import Finding, evaluate
-from nurture_ops.core.settings import load_settings
+from nurture_ops.core.settings import InvalidOverride, load_settings
 from nurture_ops.core.windows import run_time
 
 log = logging.getLogger(__name__)
@@ -53,12 +72,34 @@ def classify_db_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
 def probe(conn_id: str = db.LEADS_DB_CONN_ID) -> dict:
-    """Connect and run SELECT 1 with short timeouts; never raises."""
+    """Connect and run SELECT 1 with short timeouts; never raises.
+
+    When reachable, also how long it took, in ms: connect_ms (opening the connection, Airflow's
+    connection lookup included), query_ms (the SELECT 1 round trip: the database's response
+    time, what Database Responding Slowly watches) and latency_ms (both). The provider import and
+    the SQL file are loaded before the clock starts: they are not the database."""
     try:
+        from airflow.providers.postgres.hooks import postgres  # noqa: F401  (imported, not timed)
+
+        statement = sql.render(DATABASE_CONNECTION_LOST.sql)
+        started = time.perf_counter()
         with db.connect(conn_id, connect_timeout=PROBE_TIMEOUT_SECONDS, statement_timeout_ms=5000) as conn:
-            db.fetch_one(conn, DATABASE_CONNECTION_LOST.sql)
-        return {"ok": True}
+            connected = time.perf_counter()
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                cur.fetchall()
+            answered = time.perf_counter()
+        return {
+            "ok": True,
+            "connect_ms": _ms(connected - started),
+            "query_ms": _ms(answered - connected),
+            "latency_ms": _ms(answered - started),
+        }
     except Exception as exc:  # every failure is an answer here: unreachable, refused, misconfigured
         return {
             "ok": False,
@@ -90,16 +131,30 @@ def probe_database(*, owns_alert: bool) -> object:
                 "Database unreachable (%s); checks held back: %s", result["error_class"], result["error"]
             )
             return [lost_id]
-        at = run_time(context)
+        # The same decision the alert task makes (state.plan_outage), without writing anything: an
+        # unreadable Variable is unknown state (warned about), never an error of the probe.
         outage = alert_state.read_outage()
+        repeat = None if result["ok"] else timedelta(minutes=load_settings().repeat_interval_minutes)
+        plan = alert_state.plan_outage(
+            outage,
+            reachable=result["ok"],
+            at=run_time(context),
+            now=datetime.now(UTC),
+            probe=result,
+            repeat=repeat,
+            run_id=context["ti"].run_id,
+        )
         if result["ok"]:
-            # Recovery: resolve a notified outage along with running the checks.
-            return checks + ([lost_id] if outage.get("notified") else [])
-        repeat = timedelta(minutes=load_settings().repeat_interval_minutes)
-        last = outage.get("last_notified_at")
-        due = not outage.get("notified") or at - datetime.fromisoformat(last) >= repeat
-        log.error("Database unreachable (%s): %s; alert due: %s", result["error_class"], result["error"], due)
-        return [lost_id] if due else []
+            # Recovery: resolve a notified outage (or reset an unreadable state) with the checks.
+            return checks + ([lost_id] if plan.kind or plan.state is not None else [])
+        log.error(
+            "Database unreachable (%s): %s; alert due: %s (%s)",
+            result["error_class"],
+            result["error"],
+            plan.kind is not None,
+            plan.reason,
+        )
+        return [lost_id] if plan.kind else []
 
     probe_task = probe_database_task()
     if owns_alert:
@@ -111,46 +166,59 @@ def probe_database(*, owns_alert: bool) -> object:
 
 @task(task_id=DATABASE_CONNECTION_LOST.key)
 def database_connection_lost() -> str:
-    """Fire, remind or resolve the Database Connection Lost alert; state in an Airflow Variable."""
+    """Fire, remind or resolve the Database Connection Lost alert; state in an Airflow Variable.
+
+    state.page_outage writes the intent before the post and marks it after (see its guarantee):
+    a retry after a failed post pages once, a retry after a crash is not silent, and an
+    overlapping run does not page twice."""
     context = get_current_context()
     check = DATABASE_CONNECTION_LOST
-    result = context["ti"].xcom_pull(task_ids="probe_database", key="probe")
-    at = run_time(context)
-    outage = alert_state.read_outage()
-    if result["ok"]:
-        if not outage:  # a retry after the resolve was sent and recorded
-            return "already resolved"
-        since = outage.get("first_failed_at", "?")
-        finding = Finding(
-            check.key, check.title, "ok", f"the database is reachable again (down since {since[:16]} UTC)", {}
-        )
-        message = notify.alert_message(check, finding, kind="resolve", run_url=notify.run_url(context))
+    ti = context["ti"]
+    result = ti.xcom_pull(task_ids="probe_database", key="probe")
+    url = notify.run_url(context)
+
+    def send(kind: str, outage: dict) -> None:
+        if kind == "resolve":
+            since = outage.get("first_failed_at") or "?"
+            finding = Finding(
+                check.key,
+                check.title,
+                "ok",
+                f"the database is reachable again (down since {since[:16]} UTC)",
+                {},
+            )
+            message = notify.alert_message(check, finding, kind="resolve", run_url=url)
+        else:
+            summary = check.summary.format(**result)
+            finding = Finding(
+                check.key, check.title, "critical", summary, {"error_class": result["error_class"]}
+            )
+            message = notify.alert_message(
+                check,
+                finding,
+                kind=kind,
+                run_url=url,
+                first_fired_at=outage["first_failed_at"],
+                held_back=[
+                    {
+                        "alert_key": "every other check",
+                        "last_summary": "not evaluated while the database is unreachable",
+                    }
+                ],
+            )
         notify.send(message, notify.ALERTS_CONN_ID)
-        alert_state.clear_outage()
-        return "resolved"
-    summary = check.summary.format(**result)
-    finding = Finding(check.key, check.title, "critical", summary, {"error_class": result["error_class"]})
-    if outage.get("last_notified_at") == at.isoformat():  # a retry of this run after it was sent
-        return "already sent"
-    kind = "remind" if outage.get("notified") else "fire"
-    first = outage.get("first_failed_at") or at.isoformat()
-    message = notify.alert_message(
-        check,
-        finding,
-        kind=kind,
-        run_url=notify.run_url(context),
-        first_fired_at=first,
-        held_back=[
-            {
-                "alert_key": "every other check",
-                "last_summary": "not evaluated while the database is unreachable",
-            }
-        ],
+
+    repeat = None if result["ok"] else timedelta(minutes=load_settings().repeat_interval_minutes)
+    outcome = alert_state.page_outage(
+        send,
+        reachable=result["ok"],
+        probe=result,
+        at=run_time(context),
+        repeat=repeat,
+        run_id=ti.run_id,
+        try_number=ti.try_number,
     )
-    notify.send(message, notify.ALERTS_CONN_ID)
-    state = {"first_failed_at": first, "notified": True, "last_notified_at": at.isoformat(), **result}
-    alert_state.write_outage(state)
-    return kind
+    return {"resolve": "resolved"}.get(outcome, outcome)
 
 
 class CheckGroup:
@@ -169,15 +237,40 @@ class CheckGroup:
 def check_group(check_key: str) -> CheckGroup:
     check = get_check(check_key)  # fail at parse time on a typo: a catalog lookup, no I/O
     with TaskGroup(group_id=check_key, tooltip=check.title) as group:
+        run_timings = reads_run_timings(check_key)
 
-        @task(task_id="measure", doc_md=f"Runs include/sql/{check.sql} for the run's window.")
+        # A check fed by the run's timings runs after the other measures, whatever they did.
+        @task(
+            task_id="measure",
+            doc_md=f"Runs include/sql/{check.sql} for the run's window"
+            + (
+                ", with the probe's latency and the other measures' statement timeouts."
+                if run_timings
+                else "."
+            ),
+            trigger_rule=TriggerRule.ALL_DONE if run_timings else TriggerRule.ALL_SUCCESS,
+        )
         def measure() -> dict:
             context = get_current_context()
-            settings = load_settings()
+            ti = context["ti"]
+            settings = _settings_for_run_timings(context) if run_timings else load_settings()
             live_check = settings.check(check_key)
             at = run_time(context)
-            with db.connect() as conn:
-                row = run_measure(conn, live_check, at)
+            timeout_ms = statement_timeout_ms(context["task"])
+            if run_timings:
+                row = _measure_slowness(context, live_check, at, timeout_ms)
+            else:
+                try:
+                    with db.connect(purpose="read", statement_timeout_ms=timeout_ms) as conn:
+                        row = run_measure(conn, live_check, at)
+                except psycopg.errors.QueryCanceled as exc:
+                    # Not evaluated: say so where Database Responding Slowly looks, then fail (retried;
+                    # the failure callback posts it).
+                    record = timed_out_record(
+                        live_check, exc, statement_timeout_ms=timeout_ms, try_number=ti.try_number
+                    )
+                    ti.xcom_push(key=STATEMENT_TIMEOUT_XCOM, value=record)
+                    raise timed_out_error(record) from exc
             log.info("%s at %s: %s", live_check.title, at.isoformat(), row)
             return {"row": row, "evaluated_at": at.isoformat()}
 
@@ -188,7 +281,9 @@ def check_group(check_key: str) -> CheckGroup:
             live_check = settings.check(check_key)
             finding = evaluate(live_check, measured["row"])
             at = datetime.fromisoformat(measured["evaluated_at"])
-            with db.connect() as conn:
+            with db.connect(
+                purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])
+            ) as conn:
                 alert_state.ensure_schema(conn)
                 decision = alert_state.record(
                     conn,
@@ -242,7 +337,10 @@ def check_group(check_key: str) -> CheckGroup:
             # A [RESOLVED] goes where the alert went: route by the severity Slack last heard.
             sent_severity = decision.seen_notified_severity or live_check.severity
             conn_id = notify.route(finding.status if decision.kind != "resolve" else sent_severity)
-            with db.connect() as conn:
+            with db.connect(
+                purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])
+            ) as conn:
+                alert_state.ensure_schema(conn)  # one query; a deploy between decide and notify
                 held_back = alert_state.held_back_by(conn, check_key) if decision.kind != "resolve" else []
                 message = notify.alert_message(
                     live_check,
@@ -265,7 +363,11 @@ def check_group(check_key: str) -> CheckGroup:
                     run_id=ti.run_id,
                     value=finding.metrics,
                 )
-            log.info("%s: %s", "sent" if sent else "already sent by an overlapping run", message["text"])
+            log.info(
+                "%s: %s",
+                "sent" if sent else "already sent, or being sent, by an overlapping run",
+                message["text"],
+            )
             return message["text"] if sent else "already sent"
 
         measured = measure()
@@ -280,6 +382,42 @@ def check_group(check_key: str) -> CheckGroup:
     return CheckGroup(check_key, group, measured, decision_task, notify_handle)
 
 
+def _upstream_measures(context) -> list[str]:
+    return sorted(t for t in context["task"].upstream_task_ids if t.endswith(".measure"))
+
+
+def _settings_for_run_timings(context):
+    """load_settings(); an invalid thresholds Variable skips this check when other measures of the
+    run read it too: they fail on it and their failure callbacks page once about it already."""
+    try:
+        return load_settings()
+    except AirflowFailException as exc:
+        if isinstance(exc.__cause__, InvalidOverride) and _upstream_measures(context):
+            raise AirflowSkipException(
+                f"not measured: {exc.__cause__} (reported by the failure of {', '.join(_upstream_measures(context))})"
+            ) from exc
+        raise
+
+
+def _measure_slowness(context, check, at: datetime, timeout_ms: int) -> dict:
+    """Database Responding Slowly's measure: the probe's XCom, the statement timeouts the other
+    measures of the run (this task's upstream) pushed, its SQL and its history."""
+    ti = context["ti"]
+    probed = ti.xcom_pull(task_ids="probe_database", key="probe")
+    if not probed or not probed.get("ok"):
+        raise AirflowSkipException("the probe did not reach the database: nothing to measure")
+    timed_out = [
+        record
+        for task_id in _upstream_measures(context)
+        if (record := ti.xcom_pull(task_ids=task_id, key=STATEMENT_TIMEOUT_XCOM))
+    ]
+    # "write": the slowness check reads its own latency history in nurture_ops.alert_state.
+    with db.connect(purpose="write", statement_timeout_ms=timeout_ms) as conn:
+        return run_slowness_measure(
+            conn, check, at, probe=probed, timed_out=timed_out, statement_timeout_ms=timeout_ms
+        )
+
+
 def remediate_task(check_key: str):
     @task(task_id="remediate")
     def remediate() -> dict:
@@ -290,7 +428,7 @@ def remediate_task(check_key: str):
         finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
         spec, mode, cap = settings.remediation(live_check.remediation)
         run = RunInfo(ti.dag_id, ti.run_id, ti.task_id, run_time(context))
-        with db.connect() as conn:
+        with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
             return RUNNERS[spec.key](
                 conn,
                 spec,

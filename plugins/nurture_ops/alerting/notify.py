@@ -6,6 +6,15 @@ failures use the `slack_alerts` connection; warnings use `slack_warnings` when i
 
 Every message's top-level `text` (what Slack shows in notifications) starts with [CRITICAL],
 [WARNING], [RESOLVED] or [INFO], then the runbook title and the value.
+
+Slack parses that `text`, sections and context elements as mrkdwn: everything put into them
+that is not the package's own markup (a finding's summary and scope, detail values, held-back
+summaries, remediation results, error texts, report summary lines, even catalog wording) is
+escaped here, once (`text.escape`); only the package's own links (`text.link`) stay raw, so an
+organization named `<!channel> <https://evil.example|login>` reaches Slack as text. A Finding
+keeps its summary plain (alert_state.last_summary, inhibition causes, remediation reasons):
+it is escaped when a message is built. Report sections arrive as mrkdwn, escaped by their
+builders; header blocks are plain_text and take raw text.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ from nurture_ops.core.evaluate import Finding, describe_threshold
 from nurture_ops.core.text import (
     EMOJI,
     context_block,
+    escape,
     fmt,
     fmt_level,
     header,
+    link,
     numbered_lines,
     section,
     truncate,
@@ -35,6 +46,8 @@ SLACK_TIMEOUT_SECONDS = 10
 
 
 def _detail_lines(check: Check, details: Any, limit: int = 5) -> list[str]:
+    """The offender lists: each catalog `DetailList.line` template formatted with the row's
+    values escaped (the template is the package's own mrkdwn)."""
     blocks = []
     for spec in check.details:
         rows = details.get(spec.key) if isinstance(details, dict) and spec.key else details
@@ -42,12 +55,12 @@ def _detail_lines(check: Check, details: Any, limit: int = 5) -> list[str]:
             continue
         lines = []
         for row in rows[:limit]:
-            values = {k: fmt(v) for k, v in row.items()} if isinstance(row, dict) else {}
+            values = {k: escape(fmt(v)) for k, v in row.items()} if isinstance(row, dict) else {}
             try:
                 lines.append("• " + spec.line.format(**values))
             except (KeyError, IndexError, ValueError):
-                lines.append("• " + ", ".join(f"{k}: {v}" for k, v in values.items()))
-        blocks.append(f"*{spec.title}*\n" + "\n".join(lines))
+                lines.append("• " + ", ".join(f"{escape(k)}: {v}" for k, v in values.items()))
+        blocks.append(f"*{escape(spec.title)}*\n" + "\n".join(lines))
     return blocks
 
 
@@ -59,12 +72,13 @@ def threshold_text(check: Check, finding: Finding) -> str:
 
 
 def alert_text(check: Check, finding: Finding, kind: str) -> str:
-    """The notification fallback: '[CRITICAL] High Email Failure Rate: 14.3% of 420 ... (threshold 10%)'."""
+    """The notification fallback: '[CRITICAL] High Email Failure Rate: 14.3% of 420 ... (threshold 10%)'
+    (mrkdwn: the summary is escaped)."""
     label = "RESOLVED" if kind == "resolve" else finding.status.upper()
     threshold = threshold_text(check, finding)
-    suffix = f" ({threshold})" if threshold else ""
+    suffix = f" ({escape(threshold)})" if threshold else ""
     reminder = " (still firing)" if kind == "remind" else ""
-    return f"[{label}] {check.title}{reminder}: {finding.summary}{suffix}"
+    return f"[{label}] {escape(check.title)}{reminder}: {escape(finding.summary)}{suffix}"
 
 
 def alert_message(
@@ -82,16 +96,16 @@ def alert_message(
     text = alert_text(check, finding, kind)
     severity = "resolved" if kind == "resolve" else finding.status
     blocks = [header(f"{EMOJI.get(severity, '')} {severity.upper()} · {check.title}")]
-    body = f"*{finding.summary}*"
+    body = f"*{escape(finding.summary)}*"
     threshold = threshold_text(check, finding)
     if threshold:
-        body += f"\n{threshold.capitalize()}"
+        body += f"\n{escape(threshold.capitalize())}"
     blocks.append(section(body))
-    facts = [f"Runbook: {check.runbook_section}"]
+    facts = [f"Runbook: {escape(check.runbook_section)}"]
     if first_fired_at:
-        facts.append(f"Firing since {first_fired_at[:16].replace('T', ' ')} UTC")
+        facts.append(f"Firing since {escape(first_fired_at[:16].replace('T', ' '))} UTC")
     if finding.scope:
-        facts.append(f"Scope: {finding.scope}")
+        facts.append(f"Scope: {escape(finding.scope)}")
     if silence_ended:
         facts.append("A silence on this alert has ended and it still fires")
     if kind == "remind":
@@ -100,36 +114,44 @@ def alert_message(
     if kind != "resolve":
         blocks.extend(section(text_block) for text_block in _detail_lines(check, finding.details))
         if check.diagnosis:
-            blocks.append(section("*Diagnosis*\n" + "\n".join(f"• {d}" for d in check.diagnosis)))
-        blocks.append(section("*Runbook actions*\n" + numbered_lines(check.actions)))
+            blocks.append(section("*Diagnosis*\n" + "\n".join(f"• {escape(d)}" for d in check.diagnosis)))
+        blocks.append(section("*Runbook actions*\n" + numbered_lines(escape(a) for a in check.actions)))
     if held_back:
-        lines = "\n".join(f"• {h['alert_key']}: {h.get('last_summary') or ''}" for h in held_back)
+        lines = "\n".join(
+            f"• {escape(h['alert_key'])}: {escape(h.get('last_summary') or '')}" for h in held_back
+        )
         blocks.append(section("*Held back while this fires (consequences)*\n" + lines))
     if remediation:
         blocks.append(section("*Remediation*\n" + remediation_text(remediation)))
     if run_url:
-        blocks.append(context_block(f"<{run_url}|Open this run in Airflow>"))
+        blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     return {"text": text, "blocks": blocks}
 
 
 def remediation_text(result: dict) -> str:
+    """A remediation's result (plain text from the runner: names, counts, errors), escaped."""
     lines = [
-        f"{result.get('title', result.get('key'))}: *{result.get('outcome')}* (mode {result.get('mode')})"
+        f"{escape(result.get('title', result.get('key')))}: *{escape(result.get('outcome'))}* "
+        f"(mode {escape(result.get('mode'))})"
     ]
     if result.get("message"):
-        lines.append(result["message"])
+        lines.append(escape(result["message"]))
     if result.get("recheck"):
-        lines.append(f"Re-check after the fix: {result['recheck']}")
+        lines.append(f"Re-check after the fix: {escape(result['recheck'])}")
     return "\n".join(lines)
 
 
 def info_message(title: str, lines: list[str], *, run_url: str | None = None, summary: str = "") -> dict:
-    """A digest or report (daily digest, weekly summary): [INFO] prefix, one section per line group."""
+    """A digest or report (daily digest, weekly summary): [INFO] prefix, one section per line group.
+
+    `title` and `summary` are plain text (escaped here for the notification text; the header is
+    plain_text); `lines` are mrkdwn sections whose data their builder escaped."""
     blocks = [header(f"{EMOJI['info']} {title}")]
     blocks.extend(section(line) for line in lines if line)
     if run_url:
-        blocks.append(context_block(f"<{run_url}|Open this run in Airflow>"))
-    return {"text": f"[INFO] {title}: {summary}" if summary else f"[INFO] {title}", "blocks": blocks}
+        blocks.append(context_block(link(run_url, "Open this run in Airflow")))
+    text = f"[INFO] {escape(title)}" + (f": {escape(summary)}" if summary else "")
+    return {"text": text, "blocks": blocks}
 
 
 def connection_exists(conn_id: str) -> bool:
@@ -184,11 +206,14 @@ def failure_message(context: dict) -> dict:
         error = f"{type(exception).__name__}: {exception}"
     when = context.get("logical_date")
     when_text = when.isoformat() if isinstance(when, datetime) else str(context.get("run_id", ""))
-    text = f"[CRITICAL] Task failed: {dag_id}.{task_id}: {truncate(error, 300)}"
+    task = escape(f"{dag_id}.{task_id}")
+    # Escaped inside the code block too: Slack reads `<!channel>` there as well.
+    text = f"[CRITICAL] Task failed: {task}: {truncate(escape(error), 300)}"
     blocks = [
         header(f"{EMOJI['critical']} CRITICAL · Task failed: {task_id}"),
         section(
-            f"*{dag_id}.{task_id}* failed after its retries (run {when_text}).\n```{truncate(error, 2000)}```"
+            f"*{task}* failed after its retries (run {escape(when_text)}).\n"
+            f"```{truncate(escape(error), 2000)}```"
         ),
         section(
             "*What to do*\n1. Open the task log (link below) and read the error\n"
@@ -198,7 +223,7 @@ def failure_message(context: dict) -> dict:
     ]
     url = run_url(context)
     if url:
-        blocks.append(context_block(f"<{url}|Open the task log in Airflow>"))
+        blocks.append(context_block(link(url, "Open the task log in Airflow")))
     return {"text": text, "blocks": blocks}
 
 
@@ -226,7 +251,7 @@ def task_failure_callback(context: dict) -> None:
         send(message, ALERTS_CONN_ID)
 
     try:
-        with db.connect(connect_timeout=5, statement_timeout_ms=10_000) as conn:
+        with db.connect(purpose="write", connect_timeout=5, statement_timeout_ms=10_000) as conn:
             alert_state.ensure_schema(conn)
             if not alert_state.send_unless_repeated(
                 conn, "task_failed", scope, message["text"], post, at=run_time(context), repeat=FAILURE_REPEAT
@@ -256,3 +281,18 @@ def post_report(title: str, sections: list[str], *, summary: str = "") -> str:
     message = info_message(title, sections, run_url=run_url(context), summary=summary)
     send(message, route("warning"))
     return message["text"]
+
+
+def post_parts_report(title: str, report, parts: tuple[str, ...], **extra) -> str:
+    """Inside a summary task: read each part's XCom (None when its task failed or was skipped) and
+    the database probe's result, build the report's sections with `report(parts, database=...,
+    **extra)`, and post it (see `post_report`)."""
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    sections, summary = report(
+        {part: ti.xcom_pull(task_ids=part) for part in parts},
+        database=ti.xcom_pull(task_ids="probe_database", key="probe"),
+        **extra,
+    )
+    return post_report(title, sections, summary=summary)

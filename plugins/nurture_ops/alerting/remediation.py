@@ -8,10 +8,31 @@ Every data-changing fix of the package goes through `guarded()`:
 3. apply in one transaction with its audit row (nurture_ops.remediation_audit), so a change is
    never without its record;
 4. re-check and report the outcome, which goes into the alert's message.
+
+The bounce fix (`invalidate_hard_bounce_leads`, runbook Issue 3) on top of that:
+
+- It never undoes a human's fix. A hard bounce counts against a lead only when its send went out
+  (actual_send_time, else created_at) at or after `leads.metadata.email_valid_since`, the lead's
+  last reset, and, when the SendGrid bounce event names the address (email_events 'bounce' or
+  'dropped', payload.email), to the lead's current `leads.email`. Soft bounces never count. When
+  ops fix a lead's address they run include/sql/remediation/reset_lead_email.sql (new email,
+  `email_invalid = false`, `email_valid_since = now`); bounces of the old address then no longer
+  count, a bounce of the new one does. No marker: every hard bounce counts (as before); a marker
+  that is no ISO 8601 timestamp: none does, the lead is left alone. include/sql/remediation/
+  count_hard_bounce_leads.sql documents the rule; the daily check's metrics use the same one.
+- The cap bounds the change itself. The count lists the ids of the leads and enrollments it
+  counted (one snapshot); the change touches those ids only, so a run never changes more rows
+  than it counted and held to the cap, and rows arriving after the count wait for the next run.
+  Enrollments completed are the counted open ones of leads marked in the run or still marked
+  invalid. Each row is re-checked when it is locked, and a row someone else holds is skipped
+  (`FOR UPDATE SKIP LOCKED`), never waited for: a lead reset after the count, or being reset,
+  stays as the human leaves it. The audit row's rows_changed is what changed; the re-check
+  says how many counted rows were skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -136,9 +157,54 @@ def guarded(
     return outcome
 
 
-def pause_sender_workflow(
-    conn, spec: Remediation, *, mode: str, max_rows: int, run: RunInfo, reason: str, alert_key: str, **_
-) -> dict:
+@dataclass(frozen=True)
+class Steps:
+    """What one remediation does under `guarded()`: count, apply, re-check; `detail` for its audit."""
+
+    count: Callable[[Any], int]
+    apply: Callable[[Any], int]
+    recheck: Callable[[Any], str] | None
+    detail: dict | None = None
+
+
+def runner(steps: Callable[[RunInfo, int, dict | None], Steps]) -> Callable[..., dict]:
+    """Turn `steps(run, max_rows, check_params) -> Steps` into a RUNNERS entry, called as
+    runner(conn, spec, *, mode, max_rows, run, reason, alert_key, check_params=None): the steps
+    run under `guarded()`."""
+
+    @functools.wraps(steps)
+    def run_remediation(
+        conn,
+        spec: Remediation,
+        *,
+        mode: str,
+        max_rows: int,
+        run: RunInfo,
+        reason: str,
+        alert_key: str,
+        check_params: dict | None = None,
+        **_: Any,
+    ) -> dict:
+        planned = steps(run, max_rows, check_params)
+        return guarded(
+            conn,
+            spec,
+            mode=mode,
+            max_rows=max_rows,
+            count=planned.count,
+            apply=planned.apply,
+            recheck=planned.recheck,
+            reason=reason,
+            run=run,
+            alert_key=alert_key,
+            detail=planned.detail,
+        )
+
+    return run_remediation
+
+
+@runner
+def pause_sender_workflow(run: RunInfo, max_rows: int, check_params: dict | None) -> Steps:
     """Runbook: 'If SendGrid is down, pause sender workflow temporarily' (N8n REST API)."""
     from nurture_ops.integrations.n8n import N8nClient
 
@@ -160,73 +226,86 @@ def pause_sender_workflow(
         after = client.get_workflow(found["id"])
         return f"'{SENDER}' is now {'active' if after.get('active') else 'inactive'} in N8n"
 
-    return guarded(
-        conn,
-        spec,
-        mode=mode,
-        max_rows=max_rows,
-        count=count,
-        apply=apply,
-        recheck=recheck,
-        reason=reason,
-        run=run,
-        alert_key=alert_key,
-        detail={"workflow": SENDER},
-    )
+    return Steps(count, apply, recheck, detail={"workflow": SENDER})
 
 
-def invalidate_hard_bounce_leads(
-    conn, spec: Remediation, *, mode: str, max_rows: int, run: RunInfo, reason: str, alert_key: str, **_
-) -> dict:
-    """Runbook Issue 3: mark hard-bounced leads invalid, complete their enrollments (soft: never)."""
-    changed: dict[str, int] = {}
+class HardBounceFix:
+    """The steps of `invalidate_hard_bounce_leads` for `guarded()`, bounded by what was counted.
 
-    def count(c) -> int:
-        row = db.fetch_one(c, "remediation/count_hard_bounce_leads.sql")
-        changed["leads_counted"] = row["leads_to_invalidate"]
-        return int(row["leads_to_invalidate"]) + int(row["enrollments_to_complete"])
+    count   lists, in one snapshot, the leads the rule names and the open enrollments to complete
+            (remediation/select_hard_bounce_targets.sql): the ids only when within the cap;
+    apply   changes those ids and no others (remediation/invalidate_hard_bounce_targets.sql), each
+            re-checked under its row lock, skipping rows someone else holds; returns how many
+            rows changed, never more than were counted;
+    recheck what changed, what is left (remediation/count_hard_bounce_leads.sql), and how many
+            counted rows were skipped.
+    """
 
-    def apply(c) -> int:
-        params = {"changed_at": run.evaluated_at}
-        changed["leads"] = len(db.fetch_all(c, "remediation/mark_hard_bounce_leads_invalid.sql", params))
-        changed["enrollments"] = len(
-            db.fetch_all(c, "remediation/complete_invalid_email_enrollments.sql", params)
+    def __init__(self, *, max_rows: int, changed_at: datetime):
+        self.max_rows = max_rows
+        self.changed_at = changed_at
+        self.counted: dict[str, Any] = {}
+        self.leads: list[int] = []
+        self.enrollments: list[int] = []
+
+    @property
+    def rows_counted(self) -> int:
+        return int(self.counted.get("leads_to_invalidate") or 0) + int(
+            self.counted.get("enrollments_to_complete") or 0
         )
-        return changed["leads"] + changed["enrollments"]
 
-    def recheck(c) -> str:
-        row = db.fetch_one(c, "remediation/count_hard_bounce_leads.sql")
-        return (
-            f"{changed['leads']:,} leads marked email_invalid, {changed['enrollments']:,} enrollments completed "
+    def count(self, conn) -> int:
+        self.counted = db.fetch_one(
+            conn, "remediation/select_hard_bounce_targets.sql", {"max_rows": self.max_rows}
+        )
+        return self.rows_counted
+
+    def apply(self, conn) -> int:
+        lead_ids, enrollment_ids = self.counted.get("lead_ids"), self.counted.get("enrollment_ids")
+        if lead_ids is None or enrollment_ids is None:
+            raise RuntimeError("HardBounceFix.apply needs a count within the cap first")
+        changed = db.fetch_all(
+            conn,
+            "remediation/invalidate_hard_bounce_targets.sql",
+            {
+                "changed_at": self.changed_at,
+                "lead_ids": list(lead_ids),
+                "enrollment_ids": list(enrollment_ids),
+            },
+        )
+        self.leads = [r["id"] for r in changed if r["changed"] == "lead"]
+        self.enrollments = [r["id"] for r in changed if r["changed"] == "enrollment"]
+        return len(changed)
+
+    def recheck(self, conn) -> str:
+        row = db.fetch_one(conn, "remediation/count_hard_bounce_leads.sql")
+        message = (
+            f"{len(self.leads):,} leads marked email_invalid, {len(self.enrollments):,} enrollments completed "
             f"(invalid_email); left to do: {row['leads_to_invalidate']} leads, {row['enrollments_to_complete']} "
             "enrollments"
         )
-
-    return guarded(
-        conn,
-        spec,
-        mode=mode,
-        max_rows=max_rows,
-        count=count,
-        apply=apply,
-        recheck=recheck,
-        reason=reason,
-        run=run,
-        alert_key=alert_key,
-    )
+        skipped = self.rows_counted - len(self.leads) - len(self.enrollments)
+        if skipped:
+            message += (
+                f"; {skipped:,} counted rows skipped (changed or held by someone else meanwhile, "
+                "e.g. a lead being fixed)"
+            )
+        return message
 
 
-def recompute_missing_analytics(
-    conn,
-    spec: Remediation,
-    *,
-    mode: str,
-    max_rows: int,
-    run: RunInfo,
-    reason: str,
-    alert_key: str,
-    check_params: dict | None = None,
-) -> dict:
+@runner
+def invalidate_hard_bounce_leads(run: RunInfo, max_rows: int, check_params: dict | None) -> Steps:
+    """Runbook Issue 3: mark hard-bounced leads invalid, complete their enrollments (soft: never).
+
+    Only hard bounces sent since the lead's last reset (metadata.email_valid_since) and to its
+    current address count; the change touches only the rows counted (see the module docstring).
+    """
+    fix = HardBounceFix(max_rows=max_rows, changed_at=run.evaluated_at)
+    return Steps(fix.count, fix.apply, fix.recheck)
+
+
+@runner
+def recompute_missing_analytics(run: RunInfo, max_rows: int, check_params: dict | None) -> Steps:
     """Runbook Issue 5: recompute the missing campaign_analytics days (the rollup's one code path)."""
     lookback_days = int(
         (check_params or {}).get("lookback_days", 14)
@@ -249,22 +328,10 @@ def recompute_missing_analytics(
         filled = ", ".join(d.isoformat() for d in missing)
         return f"filled {filled}; days still missing: {len(left)}"
 
-    return guarded(
-        conn,
-        spec,
-        mode=mode,
-        max_rows=max_rows,
-        count=count,
-        apply=apply,
-        recheck=recheck,
-        reason=reason,
-        run=run,
-        alert_key=alert_key,
-        detail={"window": f"{start.isoformat()}..{day.isoformat()}"},
-    )
+    return Steps(count, apply, recheck, detail={"window": f"{start.isoformat()}..{day.isoformat()}"})
 
 
-# remediation key -> runner(conn, spec, *, mode, max_rows, run, reason, alert_key) -> result
+# remediation key -> runner(conn, spec, *, mode, max_rows, run, reason, alert_key, check_params) -> result
 RUNNERS: dict[str, Callable[..., dict]] = {
     "pause_sender_workflow": pause_sender_workflow,
     "invalidate_hard_bounce_leads": invalidate_hard_bounce_leads,

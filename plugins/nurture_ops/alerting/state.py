@@ -6,10 +6,38 @@ What Alertmanager gives and Airflow lacks, kept in `nurture_ops.alert_state`:
 - inhibition: an alert whose root cause is firing (see Check.inhibited_by) is recorded, not sent;
 - silences: a silenced alert is recorded, not sent, and announced if it still fires when the
   silence ends;
-- nothing lost: a message is marked notified only after Slack accepted it (`deliver`), under a
-  row lock, re-checking that no overlapping run delivered it first.
+- nothing lost: a message is marked notified only after Slack accepted it (see Delivery).
 Evaluation times come from the run; an evaluation older than the last one recorded (a rerun of a
 past window) is reported but moves no state and sends nothing.
+
+Delivery (`deliver`, `send_once`, `send_unless_repeated`, one protocol: `_send_with_intent`): Slack is
+never called under a lock.
+1. Under the alert_state row lock, in a short transaction, a run re-checks that no overlapping run
+   delivered the message and records its intent to send it (sending_token, sending_since,
+   sending_kind, sending_text, sending_run); it commits.
+2. It posts with no lock held and no transaction open.
+3. It marks the message sent in a second short transaction, a compare-and-set on its token, with
+   the message's alert_notifications row (only posts Slack accepted are recorded there).
+The guarantee:
+- At least once. A message is marked sent only after Slack accepted it. A post that fails (Slack
+  down, refusing, timing out) withdraws the intent and raises; the next evaluation or retry sends.
+- A duplicate only after a crash between post and mark (task killed, database lost after Slack
+  answered; also a post whose answer was lost after Slack took it): whoever takes the intent
+  over posts the message once more.
+- An overlapping run that finds a fresh intent of another run does not send: it leaves the
+  message to the owner (`deliver`, `send_once`, and `send_unless_repeated` for the same text,
+  return False). An intent older than SENDING_STALE_AFTER (2 minutes: two attempts of the Slack
+  client's 10 s timeout, with margin), or one left by an earlier try of the same run (Airflow
+  runs one try of a task at a time), is taken over by the next run: nothing is lost when the
+  sender died before posting.
+- A post slower than SENDING_STALE_AFTER (the Slack client's timeout rules it out) may be
+  duplicated by a run that took the intent over; the slow one then finds its token gone, records
+  its alert_notifications row and leaves the state to the new owner.
+- A run never waits on another run's post: decide (`record`) and the re-checks take the row lock
+  for a few statements only.
+
+Database Connection Lost keeps its state in an Airflow Variable (the database is what is down),
+with the same protocol on a JSON document (`page_outage`): see the section at the end.
 
 The statements are include/sql/ops/*.sql; the tables are created and changed by the numbered
 migrations in include/sql/ops/migrations (`ensure_schema`).
@@ -18,18 +46,29 @@ migrations in include/sql/ops/migrations (`ensure_schema`).
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+
+from psycopg.pq import TransactionStatus
 
 from nurture_ops.core import db, sql
 from nurture_ops.core.evaluate import SEVERITY_RANK, Finding
 
+log = logging.getLogger(__name__)
+
 SCHEMA = "nurture_ops"
 _SCHEMA_LOCK_KEY = 7_310_001  # pg advisory lock id: creating / migrating the nurture_ops schema
 FUTURE_TOLERANCE = timedelta(minutes=15)
+# An intent to send older than this is taken over: its sender is presumed dead. Above the worst
+# post (notify.SLACK_TIMEOUT_SECONDS = 10 s for connect and for read, one retry on a connection
+# error: about 40 s), far below the 5-minute cadence, so the next scheduled run takes it over.
+SENDING_STALE_AFTER = timedelta(minutes=2)
 MIGRATIONS_DIR = "ops/migrations"  # under the sql root (nurture_ops.core.sql.sql_root())
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>\w+)\.sql$")
 
@@ -270,6 +309,131 @@ def record(
         )
 
 
+def _run_name(dag_id: str | None, run_id: str | None) -> str | None:
+    """'<dag_id>/<run_id>', the sender recorded with an intent (None outside a run)."""
+    return f"{dag_id}/{run_id}" if run_id else None
+
+
+def _outside_transaction(conn) -> None:
+    """Make sure the intent is committed before the post: nothing of the caller stays open.
+
+    On a connection not in autocommit mode the caller's open transaction (its reads so far) is
+    committed; psycopg refuses that inside a `with conn.transaction()` block of the caller, and so
+    does this on an autocommit connection: the delivery functions are never called inside one.
+    """
+    if not conn.autocommit:
+        conn.commit()
+    elif conn.info.transaction_status != TransactionStatus.IDLE:
+        raise RuntimeError("deliver/send_once/send_unless_repeated must not run inside a transaction")
+
+
+def _pending_elsewhere(row: dict, run: str | None) -> str | None:
+    """Why a pending intent keeps this run from sending (None: no intent, or one it takes over)."""
+    if row["sending_token"] is None:
+        return None
+    where = f"{row['alert_key']}/{row['scope']}"
+    holder = row["sending_run"] or "a callback"
+    age = row["sending_age"]
+    if age is not None and age >= SENDING_STALE_AFTER:
+        log.warning(
+            "%s: taking over a stale intent to send (%s by %s, %s old); it may have reached Slack already",
+            where,
+            row["sending_kind"],
+            holder,
+            age,
+        )
+        return None
+    if run is not None and row["sending_run"] == run:
+        log.warning("%s: taking over the intent of an earlier try of this run (%s)", where, run)
+        return None
+    return f"{holder} has been sending it ({row['sending_kind']}) for {age}"
+
+
+def _claim(conn, key: str, scope: str, *, kind: str, text: str, run: str | None) -> uuid.UUID:
+    """Record the intent to send, in the caller's transaction under the row lock; its token."""
+    token = uuid.uuid4()
+    db.execute(
+        conn,
+        "ops/update_alert_state_sending.sql",
+        {"token": token, "kind": kind, "text": text, "run": run, "alert_key": key, "scope": scope},
+        schema=SCHEMA,
+    )
+    return token
+
+
+def _post(conn, key: str, scope: str, token: uuid.UUID, send: Callable[[], None]) -> None:
+    """Call `send` with no transaction open. If it raises an Exception (Slack down, refused, timed
+    out), withdraw the intent so that the next run sends at once, and re-raise. On a BaseException
+    (the task killed) the intent stays: it goes stale, or the retry of the run takes it over."""
+    try:
+        send()
+    except Exception:
+        try:
+            with conn.transaction():
+                db.fetch_one(
+                    conn,
+                    "ops/update_alert_state_send_failed.sql",
+                    {"token": token, "alert_key": key, "scope": scope},
+                    schema=SCHEMA,
+                )
+        except Exception:  # the send error is the one to report; the intent goes stale instead
+            log.warning("%s/%s: could not withdraw the intent to send", key, scope, exc_info=True)
+        raise
+
+
+def _marked(row: dict | None, key: str, scope: str) -> None:
+    if row is None:
+        log.warning(
+            "%s/%s: posted, but another run took the intent over meanwhile (a duplicate); it marks it",
+            key,
+            scope,
+        )
+
+
+def _send_with_intent(
+    conn,
+    key: str,
+    scope: str,
+    send: Callable[[], None],
+    *,
+    kind: str,
+    text: str,
+    run: str | None,
+    done: Callable[[dict], bool],
+    mark_sql: str,
+    mark: dict[str, Any],
+    same_text_only: bool = False,
+    notification: dict[str, Any] | None = None,
+) -> bool:
+    """The Delivery protocol (module docstring) for `deliver`, `send_once` and `send_unless_repeated`.
+
+    Under the row lock: `done(row)` (already delivered, or decided later) -> False; a fresh intent
+    of an overlapping sender (with `same_text_only`, only one for the same text) -> False; else
+    record the intent (`kind`, `text`) and commit. Post with no transaction open, then mark it sent
+    with `mark_sql` (`mark` and the token: a compare-and-set), with its alert_notifications row
+    (`notification`: the row's other fields) if any, in a second transaction; True.
+    """
+    _outside_transaction(conn)
+    with conn.transaction():
+        row = _lock_row(conn, key, scope)
+        if done(row):
+            return False
+        busy = None if same_text_only and row["sending_text"] != text else _pending_elsewhere(row, run)
+        if busy:
+            log.info("%s/%s: %s left to the overlapping sender: %s", key, scope, kind, busy)
+            return False
+        token = _claim(conn, key, scope, kind=kind, text=text, run=run)
+    _post(conn, key, scope, token, send)
+    with conn.transaction():
+        marked = db.fetch_one(
+            conn, mark_sql, {**mark, "token": token, "alert_key": key, "scope": scope}, schema=SCHEMA
+        )
+        _marked(marked, key, scope)
+        if notification is not None:
+            _insert_notification(conn, alert_key=key, scope=scope, kind=kind, text=text, **notification)
+    return True
+
+
 def deliver(
     conn,
     decision: Decision,
@@ -282,48 +446,49 @@ def deliver(
     run_id: str | None = None,
     value: dict | None = None,
 ) -> bool:
-    """Send `decision` once: re-check under the row lock, send, then mark notified.
+    """Send `decision` once (see Delivery in the module docstring): re-check and record the intent
+    under the row lock, commit, send, then mark notified (compare-and-set on the intent's token).
 
-    Returns False when an overlapping run already delivered it. If `send` raises, nothing is
-    marked and the next evaluation decides to send again.
+    Returns True when this call posted the message; False when an overlapping run already
+    delivered it, is delivering it (a fresh intent), or a later evaluation exists. If `send` raises,
+    nothing is marked, the intent is withdrawn and the next evaluation decides to send again.
+    An open transaction of the caller is committed first (nothing may stay open during the post).
     """
     evaluated_at = datetime.fromisoformat(decision.evaluated_at)
-    with conn.transaction():
-        row = _lock_row(conn, decision.alert_key, decision.scope)
+
+    def done(row: dict) -> bool:
         if row["notified_state"] != decision.seen_notified_state or _iso(row["last_notified_at"]) != (
             decision.seen_last_notified_at
         ):
-            return False  # an overlapping run delivered it
-        if row["last_evaluated_at"] is not None and row["last_evaluated_at"] > evaluated_at:
-            return False  # a later evaluation exists (e.g. an old notify cleared by hand): it decides
-        send()
-        notified_state = "resolved" if decision.kind == "resolve" else "firing"
-        db.execute(
-            conn,
-            "ops/update_alert_state_notified.sql",
-            {
-                "notified_state": notified_state,
-                "notified_severity": severity if notified_state == "firing" else None,
-                "notified_at": evaluated_at,
-                "notified_value": json.dumps(value, default=str) if value is not None else None,
-                "alert_key": decision.alert_key,
-                "scope": decision.scope,
-            },
-            schema=SCHEMA,
-        )
-        _insert_notification(
-            conn,
-            alert_key=decision.alert_key,
-            scope=decision.scope,
-            kind=decision.kind,
-            severity=severity,
-            text=text,
-            slack_conn_id=slack_conn_id,
-            dag_id=dag_id,
-            run_id=run_id,
-            evaluated_at=evaluated_at,
-        )
-    return True
+            return True  # an overlapping run delivered it
+        # A later evaluation exists (e.g. an old notify cleared by hand): it decides.
+        return row["last_evaluated_at"] is not None and row["last_evaluated_at"] > evaluated_at
+
+    notified_state = "resolved" if decision.kind == "resolve" else "firing"
+    return _send_with_intent(
+        conn,
+        decision.alert_key,
+        decision.scope,
+        send,
+        kind=decision.kind,
+        text=text,
+        run=_run_name(dag_id, run_id),
+        done=done,
+        mark_sql="ops/update_alert_state_notified.sql",
+        mark={
+            "notified_state": notified_state,
+            "notified_severity": severity if notified_state == "firing" else None,
+            "notified_at": evaluated_at,
+            "notified_value": json.dumps(value, default=str) if value is not None else None,
+        },
+        notification={
+            "severity": severity,
+            "slack_conn_id": slack_conn_id,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "evaluated_at": evaluated_at,
+        },
+    )
 
 
 def _insert_notification(conn, **row: Any) -> None:
@@ -378,34 +543,30 @@ def send_once(
     dag_id: str | None = None,
     run_id: str | None = None,
 ) -> bool:
-    """Send a report at most once per (key, scope), e.g. one daily digest per day.
+    """Send a report at most once per (key, scope), e.g. one daily digest per day (see Delivery).
 
-    Under the row lock: already sent -> False; else send, then record it. A failed send records
-    nothing, so a retry sends it."""
-    with conn.transaction():
-        row = _lock_row(conn, key, scope)
-        if row["notified_state"] is not None:
-            return False
-        send()
-        db.execute(
-            conn,
-            "ops/update_alert_state_report_sent.sql",
-            {"sent_at": evaluated_at, "text": text, "alert_key": key, "scope": scope},
-            schema=SCHEMA,
-        )
-        _insert_notification(
-            conn,
-            alert_key=key,
-            scope=scope,
-            kind="report",
-            severity=None,
-            text=text,
-            slack_conn_id=slack_conn_id,
-            dag_id=dag_id,
-            run_id=run_id,
-            evaluated_at=evaluated_at,
-        )
-    return True
+    Under the row lock: already sent, or being sent by an overlapping run (a fresh intent) -> False;
+    else record the intent, commit, send, then record it sent. A failed send records nothing, so a
+    retry sends it. An open transaction of the caller is committed first."""
+    return _send_with_intent(
+        conn,
+        key,
+        scope,
+        send,
+        kind="report",
+        text=text,
+        run=_run_name(dag_id, run_id),
+        done=lambda row: row["notified_state"] is not None,
+        mark_sql="ops/update_alert_state_report_sent.sql",
+        mark={"sent_at": evaluated_at, "text": text},
+        notification={
+            "severity": None,
+            "slack_conn_id": slack_conn_id,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "evaluated_at": evaluated_at,
+        },
+    )
 
 
 def send_unless_repeated(
@@ -414,45 +575,340 @@ def send_unless_repeated(
     """Send unless the same `text` went out for (key, scope) within `repeat` before `at`.
 
     For messages that have no resolve (task failures): the same text once per interval, a new
-    text at once. Recorded only after `send` succeeded, under the row lock, so a failed post is
-    retried by the next failure and two overlapping callbacks send once."""
-    with conn.transaction():
-        row = _lock_row(conn, key, scope)
+    text at once. Recorded only after `send` succeeded (see Delivery), so a failed post is retried
+    by the next failure; two overlapping callbacks with the same text send once (the second finds
+    the first one's fresh intent), with different texts both send. An open transaction of the
+    caller is committed first."""
+
+    def done(row: dict) -> bool:
         last = row["last_notified_at"]
-        if row["last_summary"] == text and last is not None and timedelta(0) <= at - last < repeat:
-            return False
-        send()
-        db.execute(
-            conn,
-            "ops/update_alert_state_message_sent.sql",
-            {"text": text, "sent_at": at, "alert_key": key, "scope": scope},
-            schema=SCHEMA,
-        )
-    return True
+        return row["last_summary"] == text and last is not None and timedelta(0) <= at - last < repeat
+
+    # A fresh intent for another text is overwritten: both messages go out, the later is kept.
+    return _send_with_intent(
+        conn,
+        key,
+        scope,
+        send,
+        kind="message",
+        text=text,
+        run=None,
+        done=done,
+        mark_sql="ops/update_alert_state_message_sent.sql",
+        mark={"text": text, "sent_at": at},
+        same_text_only=True,
+    )
 
 
 # ---- Database Connection Lost: the one state kept outside the database ------------------------
 # The database that holds every other alert state is the one that is down, so the outage alert's
-# state lives in an Airflow Variable (JSON), written only by the 5-minute DAG.
+# state lives in an Airflow Variable (JSON), written only by the 5-minute DAG:
+#   {"first_failed_at": ISO, "notified": bool, "last_notified_at": ISO or null,
+#    "error_class": ..., "error": ...,                      (the last failed probe)
+#    "pending": null or {"token", "kind": fire|remind|resolve, "at": ISO (the run's time),
+#                        "run_id", "try_number", "since": ISO (wall clock)}}
+# No Variable (or {}) means no outage.
+#
+# The guarantee, the same as Delivery above, on a store without locks:
+# - The intent ("pending") is written BEFORE the post, and the outage is marked notified (or, for
+#   the resolve, the Variable deleted) only after Slack accepted it, with a compare-and-set on the
+#   intent's token (re-read, write only while the token is still there). A failed post withdraws
+#   the intent: the retry pages once. A crash before the post leaves the intent: the retry of the
+#   same run (a higher try number) takes it over at once, any other run once it is older than
+#   OUTAGE_STALE_AFTER: never silent. A crash between post and mark: a duplicate, once.
+# - Two runs at the same time (a manual run beside the scheduled one) page once: after writing
+#   its intent a run waits OUTAGE_SETTLE and re-reads; only the run whose token is still there
+#   posts (Fischer's timed mutual exclusion). Exact while no run takes longer than OUTAGE_SETTLE
+#   between reading the Variable and writing it; beyond that a duplicate, never a loss. A run that
+#   finds a fresh intent of another run leaves the message to it. Runs one after the other: the
+#   second sees "notified" and keeps the repeat interval (a run dated before the last page
+#   pages nothing).
+# - A Variable that is not JSON, not an object or has ill-typed fields is unknown state: a warning
+#   is logged; while the database is down the run pages (fire) and overwrites it with a
+#   well-formed state; once the database is back it is reset without a message. If the Variable
+#   cannot be written (it is defined in an env var or a secrets backend, which win over the
+#   metastore), the run pages without deduplication and logs an error.
 
 OUTAGE_VARIABLE = "nurture_ops_database_outage"
+OUTAGE_STALE_AFTER = SENDING_STALE_AFTER
+OUTAGE_SETTLE = timedelta(seconds=2)
+_OUTAGE_KINDS = ("fire", "remind", "resolve")
 
 
-def read_outage() -> dict:
-    """The recorded outage ({} when none)."""
-    from airflow.sdk import Variable
+class OutageStore(Protocol):
+    """Where the outage state is kept: raw text, None when absent."""
 
-    raw = Variable.get(OUTAGE_VARIABLE, default=None)
-    return json.loads(raw) if raw else {}
+    def get(self) -> str | None: ...
 
+    def set(self, value: str) -> None: ...
 
-def write_outage(outage: dict) -> None:
-    from airflow.sdk import Variable
-
-    Variable.set(OUTAGE_VARIABLE, json.dumps(outage))
+    def delete(self) -> None: ...
 
 
-def clear_outage() -> None:
-    from airflow.sdk import Variable
+class VariableStore:
+    """The Airflow Variable nurture_ops_database_outage, through the Task SDK (inside a task)."""
 
-    Variable.delete(OUTAGE_VARIABLE)
+    key = OUTAGE_VARIABLE
+
+    def get(self) -> str | None:
+        from airflow.sdk import Variable
+
+        return Variable.get(self.key, default=None)
+
+    def set(self, value: str) -> None:
+        from airflow.sdk import Variable
+
+        Variable.set(self.key, value)
+
+    def delete(self) -> None:
+        from airflow.sdk import Variable
+
+        Variable.delete(self.key)
+
+
+def _instant(value: Any) -> datetime | None:
+    """An aware datetime from ISO text, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def parse_outage(raw: str | None) -> dict | None:
+    """The outage state from the Variable's text: {} for none, None when unreadable (unknown).
+
+    Pure. Unreadable: not JSON, not an object, or a field of the wrong type (a hand edit, a
+    truncated write). A state written before intents existed (no "pending") reads as it was."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(state, dict):
+        return None
+    if not state:
+        return {}
+    if not isinstance(state.get("notified", False), bool):
+        return None
+    if state.get("first_failed_at") is not None and _instant(state["first_failed_at"]) is None:
+        return None
+    if state.get("notified") and _instant(state.get("last_notified_at")) is None:
+        return None
+    pending = state.get("pending")
+    if pending is not None:
+        if not isinstance(pending, dict) or not isinstance(pending.get("token"), str):
+            return None
+        if pending.get("kind") not in _OUTAGE_KINDS:
+            return None
+        if _instant(pending.get("at")) is None or _instant(pending.get("since")) is None:
+            return None
+    return state
+
+
+def _read_outage(store: OutageStore) -> tuple[str | None, dict | None]:
+    """The Variable's text and its parsed state, with a warning when it is unreadable."""
+    raw = store.get()
+    state = parse_outage(raw)
+    if state is None:
+        log.warning(
+            "Variable %s is not a well-formed outage state (treated as unknown, rewritten by the next "
+            "page or recovery): %.200r",
+            OUTAGE_VARIABLE,
+            raw,
+        )
+    return raw, state
+
+
+def read_outage(store: OutageStore | None = None) -> dict | None:
+    """The recorded outage ({} when none; None, with a warning, when the Variable is unreadable)."""
+    return _read_outage(store or VariableStore())[1]
+
+
+def write_outage(outage: dict, store: OutageStore | None = None) -> None:
+    (store or VariableStore()).set(json.dumps(outage))
+
+
+def clear_outage(store: OutageStore | None = None) -> None:
+    (store or VariableStore()).delete()
+
+
+@dataclass(frozen=True)
+class OutagePlan:
+    """What one run does about Database Connection Lost (`plan_outage`).
+
+    kind set: write `state` (it carries the intent, "pending"), then post `kind`.
+    kind None, state set: write `state` without posting ({} clears it). Both None: nothing."""
+
+    kind: str | None
+    reason: str
+    state: dict | None = None
+
+
+def plan_outage(
+    state: dict | None,
+    *,
+    reachable: bool,
+    at: datetime,
+    now: datetime,
+    probe: dict | None = None,
+    repeat: timedelta | None = None,
+    run_id: str | None = None,
+    try_number: int | None = None,
+    stale_after: timedelta = OUTAGE_STALE_AFTER,
+    token: str | None = None,
+) -> OutagePlan:
+    """Decide the Database Connection Lost message from the parsed state (None: unknown). Pure.
+
+    `at` is the run's time, `now` the wall clock (the age of a pending intent), `probe` the failed
+    probe's result, `repeat` the reminder interval (needed when unreachable). A pending intent of
+    the same `run_id` with a lower try number (or any, when `try_number` is None, as the probe
+    asks) belongs to a dead earlier try and is taken over."""
+    unknown = state is None
+    current = {} if unknown else {k: v for k, v in state.items() if k != "pending"}
+    pending = None if unknown else state.get("pending")
+    if pending:
+        age = now - _instant(pending["since"])
+        earlier_try = (
+            run_id is not None
+            and pending.get("run_id") == run_id
+            and (try_number is None or (pending.get("try_number") or 0) < try_number)
+        )
+        if age < stale_after and not earlier_try:
+            return OutagePlan(
+                None,
+                f"left to run {pending.get('run_id')}: it has been sending a {pending['kind']} for {age}",
+            )
+
+    def intent(kind: str, base: dict) -> dict:
+        return {
+            **base,
+            "pending": {
+                "token": token or uuid.uuid4().hex,
+                "kind": kind,
+                "at": at.isoformat(),
+                "run_id": run_id,
+                "try_number": try_number,
+                "since": now.isoformat(),
+            },
+        }
+
+    if reachable:
+        if unknown:
+            return OutagePlan(None, "unreadable outage state reset; the database is reachable", {})
+        if current.get("notified") or pending:  # a pending page may have reached Slack: resolve it
+            return OutagePlan("resolve", "the database is reachable again", intent("resolve", current))
+        if current:
+            return OutagePlan(None, "no outage was notified; state cleared", {})
+        return OutagePlan(None, "no outage")
+    if repeat is None:
+        raise ValueError("plan_outage needs `repeat` when the database is unreachable")
+    failed = {k: v for k, v in (probe or {}).items() if k != "ok"}
+    base = {
+        "notified": False,
+        "last_notified_at": None,
+        **current,
+        **failed,
+        "first_failed_at": current.get("first_failed_at") or at.isoformat(),
+    }
+    if unknown:
+        return OutagePlan("fire", "outage state unreadable: paging", intent("fire", base))
+    if current.get("notified"):
+        last = _instant(current["last_notified_at"])
+        if at == last:
+            return OutagePlan(None, "already sent by this run")
+        if at - last < repeat:  # also a run dated before the last page (a manual run, a rerun)
+            return OutagePlan(None, f"already notified at {last.isoformat()}; reminder after {repeat}")
+        return OutagePlan("remind", f"still unreachable after {repeat}", intent("remind", base))
+    return OutagePlan("fire", "unreachable", intent("fire", base))
+
+
+def outage_after_post(state: dict) -> dict | None:
+    """The state once Slack accepted the pending message (None: delete the Variable). Pure."""
+    pending = state["pending"]
+    if pending["kind"] == "resolve":
+        return None
+    return {**state, "notified": True, "last_notified_at": pending["at"], "pending": None}
+
+
+def _outage_swap(store: OutageStore, token: str, new: dict | None) -> bool:
+    """Compare-and-set: replace the state (None: delete) only while it holds intent `token`."""
+    current = parse_outage(store.get())
+    if not current or (current.get("pending") or {}).get("token") != token:
+        return False
+    if new is None:
+        store.delete()
+    else:
+        store.set(json.dumps(new))
+    return True
+
+
+def page_outage(
+    send: Callable[[str, dict], None],
+    *,
+    reachable: bool,
+    at: datetime,
+    probe: dict | None = None,
+    repeat: timedelta | None = None,
+    run_id: str | None = None,
+    try_number: int | None = None,
+    store: OutageStore | None = None,
+    settle: timedelta = OUTAGE_SETTLE,
+    stale_after: timedelta = OUTAGE_STALE_AFTER,
+) -> str:
+    """Fire, remind or resolve Database Connection Lost with the guarantee described above.
+
+    `send(kind, state)` posts the message (state: the outage, with first_failed_at and the probe's
+    error). Returns the kind sent, or why nothing was sent. If `send` raises, the intent is
+    withdrawn and the error re-raised (the task retries)."""
+    store = store or VariableStore()
+    raw, state = _read_outage(store)
+    plan = plan_outage(
+        state,
+        reachable=reachable,
+        at=at,
+        now=datetime.now(UTC),
+        probe=probe,
+        repeat=repeat,
+        run_id=run_id,
+        try_number=try_number,
+        stale_after=stale_after,
+    )
+    log.info("Database Connection Lost: %s (%s)", plan.kind or "nothing to send", plan.reason)
+    if plan.kind is None:
+        if plan.state is not None:
+            try:  # a reset: best effort, the next run retries it
+                if plan.state:
+                    store.set(json.dumps(plan.state))
+                else:
+                    store.delete()
+            except Exception:
+                log.warning("Could not reset Variable %s", OUTAGE_VARIABLE, exc_info=True)
+        return plan.reason
+    written = json.dumps(plan.state)
+    token = plan.state["pending"]["token"]
+    store.set(written)
+    time.sleep(settle.total_seconds())
+    seen = store.get()
+    writable = seen == written
+    if not writable:
+        if seen != raw:
+            other = (parse_outage(seen) or {}).get("pending") or {}
+            return f"left to run {other.get('run_id')}: it wrote its intent at the same time"
+        log.error(
+            "Variable %s did not take the write (defined in an env var or a secrets backend, which win "
+            "over the metastore?): paging without deduplication",
+            OUTAGE_VARIABLE,
+        )
+    try:
+        send(plan.kind, plan.state)
+    except Exception:
+        if writable:
+            _outage_swap(store, token, {**plan.state, "pending": None})
+        raise
+    if writable and not _outage_swap(store, token, outage_after_post(plan.state)):
+        log.warning("Database Connection Lost: posted, but another run took the intent over meanwhile")
+    return plan.kind

@@ -18,7 +18,7 @@ def annual_report(result: dict) -> tuple[list[str], str]:
     sends, events = result["sends"], result["events"]
     cutoff = date.fromisoformat(result["cutoff"][:10]).isoformat()
     head = [
-        '*Archive old data (> 1 year)* (runbook 7 "Annually")',
+        '*Archive old data (&gt; 1 year)* (runbook 7 "Annually")',
         f"Sends created before {text.minute(result['cutoff'])} and all their events → `email_sends_archive`, "
         f"`email_events_archive`; batches of {text.num(result['batch_size'])} (run {text.escape(result['run_id'])})",
     ]
@@ -50,6 +50,11 @@ def annual_report(result: dict) -> tuple[list[str], str]:
         lines.append(
             f"{text.INFO} {text.num(events['arrived_during_run'])} events arrived on old sends during the run and "
             "were moved with them."
+        )
+    if result.get("lock_retries"):
+        lines.append(
+            f"{text.INFO} {text.plural(result['lock_retries'], 'lock timeout')}: a batch waited too long on a "
+            "lock held by another session, was rolled back and tried again (nothing lost, nothing doubled)."
         )
     if result.get("left_locked"):
         lines.append(

@@ -3,7 +3,8 @@
 A check is: a stable key, the runbook's own title, its cadence and severity, the SQL file that
 measures it (one row of named metric columns, plus an optional `details` jsonb column), its
 thresholds with the runbook's defaults, how to word its value, the runbook's action steps,
-which other alerts make it a mere consequence (inhibition), and an optional remediation.
+which other alerts make it a mere consequence (inhibition), an optional remediation, and its
+role: a check group of its cadence's DAG (`checks_for`), or the database probe (`probe_for`).
 
 To add a check: one entry here, one `.sql` file, one test (see README, "Adding a check").
 """
@@ -16,6 +17,8 @@ from typing import Any, Literal
 
 Severity = Literal["critical", "warning"]
 Direction = Literal["above", "below"]
+# How a DAG runs a catalog entry (see Check.role).
+Role = Literal["check", "probe"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,12 @@ class Check:
     # A metric naming what fires (e.g. which workflows stopped): when it changes while the alert
     # keeps firing, Slack hears about it at once instead of at the next reminder.
     renotify_on_change: str | None = None
+    # "check": measured by its SQL in a check group (alerting.groups.check_group) of the DAG of
+    # its cadence; checks_for(cadence) selects these, in catalog order, for the DAG's tasks and
+    # for its docs alike. "probe": the database probe (alerting.groups.probe_database) every
+    # alert DAG runs before its checks; it has no thresholds, is never a check group, and only the
+    # DAG of its cadence pages about it (probe_for).
+    role: Role = "check"
 
     @property
     def metrics(self) -> set[str]:
@@ -111,6 +120,7 @@ DATABASE_CONNECTION_LOST = Check(
     severity="critical",
     sql="checks/alerts_5min/probe_database.sql",
     thresholds=(),
+    role="probe",
     summary="the lead-nurture database is unreachable ({error_class}: {error})",
     runbook_section="2. Monitoring & Alerts › Critical Alerts › Database Connection Lost",
     actions=(
@@ -444,11 +454,62 @@ SCALING_GUIDELINES: dict[str, dict[str, Any]] = {
 }
 
 
+# Runbook 5 "When to Scale › Scale Database": "Query response time > 500ms consistently", as an
+# alert of the 5-minute DAG. Its values come from the run as well as from its SQL (see
+# alerting.measure.RUN_TIMING_CHECKS): the probe's latency, this check's own history of it (kept
+# with its alert state), and the checks of the run that ran past their statement timeout; the SQL
+# adds what the database shows of locks and long transactions. Critical at once when a check
+# timed out (the check could not be evaluated: monitoring is blind there); slow probes only
+# "consistently": the fastest of the last `consecutive_runs` runs past 500 ms is a warning, past
+# 2 s critical.
+DATABASE_RESPONDING_SLOWLY = Check(
+    key="database_responding_slowly",
+    title="Database Responding Slowly",
+    cadence="5min",
+    severity="critical",
+    sql="checks/alerts_5min/measure_database_slowness.sql",
+    thresholds=(
+        Threshold("timed_out_checks", "above", alert=0, unit=""),
+        Threshold("sustained_query_ms", "above", alert=2000, target=500, unit=" ms"),
+    ),
+    params={"consecutive_runs": 3, "long_transaction_seconds": 10},
+    summary="the probe's SELECT 1 took {query_ms} ms (connect {connect_ms} ms), {recent_runs}; "
+    "{timed_out_checks} check(s) past the {statement_timeout_s} s statement timeout{timed_out_names}",
+    details=(
+        DetailList(
+            "Checks cancelled by their statement timeout",
+            "{title}: {sql} ({error})",
+            "timed_out",
+        ),
+        DetailList(
+            "Sessions waiting on a lock or in a long transaction (pg_stat_activity)",
+            "pid {pid} {application_name} ({state}, transaction open {transaction_s} s): {waiting}{holds}",
+            "sessions",
+        ),
+    ),
+    diagnosis=(
+        "sustained_query_ms: the fastest of the probe's SELECT 1 round trips over the last "
+        "consecutive_runs runs (the runbook's 'consistently'); timed_out_checks: this run's checks "
+        "cancelled by their statement timeout",
+        "A check past its statement timeout was not evaluated this run: its query waited on a lock "
+        "or the database is overloaded; the sessions listed show who holds a lock (often "
+        "'idle in transaction')",
+        "End a stuck lock holder's transaction with its owner, or SELECT pg_terminate_backend(pid)",
+        "Slow probes with no lock waits and no long transactions: the database is short of resources, "
+        "see the scaling steps",
+        "The weekly review lists the slowest queries (pg_stat_statements)",
+    ),
+    runbook_section="5. Scaling Guidelines › When to Scale › Scale Database (Supabase)",
+    actions=tuple(SCALING_GUIDELINES["database"]["actions"]),
+)
+
+
 CHECKS: dict[str, Check] = {
     c.key: c
     for c in (
         DATABASE_CONNECTION_LOST,
         HIGH_EMAIL_FAILURE_RATE,
+        DATABASE_RESPONDING_SLOWLY,
         WORKFLOW_EXECUTION_STOPPED,
         EMAILS_STUCK_QUEUED,
         OVERDUE_ENROLLMENTS,
@@ -502,7 +563,18 @@ REMEDIATIONS: dict[str, Remediation] = {
 
 
 def checks_for(cadence: str) -> list[Check]:
-    return [c for c in CHECKS.values() if c.cadence == cadence]
+    """The check groups of a cadence's DAG, in catalog order (the database probe is not one)."""
+    return [c for c in CHECKS.values() if c.cadence == cadence and c.role == "check"]
+
+
+def probe_for(cadence: str) -> Check | None:
+    """The database probe whose alert the DAG of this cadence sends (None: another DAG's)."""
+    return next((c for c in CHECKS.values() if c.cadence == cadence and c.role == "probe"), None)
+
+
+def probes() -> list[Check]:
+    """Every probe: while one fires, no check is evaluated (the database is unreachable)."""
+    return [c for c in CHECKS.values() if c.role == "probe"]
 
 
 def get_check(key: str) -> Check:

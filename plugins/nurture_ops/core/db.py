@@ -5,14 +5,22 @@ Tasks go through `connect()`, which opens the connection with the Postgres provi
 other libpq parameters, options, application_name, cursor, iam / aws_conn_id / redshift, azure_conn_id,
 sqlalchemy_*) means what the provider's documentation says. The pure functions of the package take
 a psycopg connection, so tests hand them one made from a DSN.
+
+Least privilege: a task says what it does, `connect(purpose="read" | "write" | "maintain")`, and
+gets the connection meant for it (`conn_id_for`): `leads_db_readonly` for reading (every check's
+measure, the reports), `leads_db_maintenance` for REINDEX, ANALYZE, the archive and the cleanup,
+each only when that Airflow connection is defined; otherwise, and for writing, `leads_db`. The
+roles behind them are include/sql/roles (nurture_ops_reader, nurture_ops_writer,
+nurture_ops_maintainer).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
@@ -20,7 +28,56 @@ from psycopg.rows import dict_row
 from nurture_ops.core import sql
 
 LEADS_DB_CONN_ID = "leads_db"
+READONLY_CONN_ID = "leads_db_readonly"
+MAINTENANCE_CONN_ID = "leads_db_maintenance"
 APPLICATION_NAME = "nurture_ops"
+
+Purpose = Literal["read", "write", "maintain"]
+# The connection each purpose prefers; leads_db stands in for one that is not defined.
+PURPOSE_CONN_IDS: dict[str, str] = {
+    "read": READONLY_CONN_ID,
+    "write": LEADS_DB_CONN_ID,
+    "maintain": MAINTENANCE_CONN_ID,
+}
+
+log = logging.getLogger(__name__)
+
+
+def _connection_defined(conn_id: str) -> bool:
+    """Whether Airflow knows the connection (environment, secrets backend or metadata DB)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    except Exception as exc:  # a lookup that fails tells no more than a missing connection
+        log.warning("Could not look up the connection %s (%s); treating it as not defined", conn_id, exc)
+        return False
+    return True
+
+
+def conn_id_for(purpose: Purpose) -> str:
+    """The Airflow connection for `purpose`: its own when defined, else `leads_db`.
+
+    Looked up at every call (never at import), so a connection added later is used from the next
+    task on; the choice is logged.
+    """
+    try:
+        preferred = PURPOSE_CONN_IDS[purpose]
+    except KeyError:
+        raise ValueError(
+            f"Unknown connection purpose {purpose!r}; known: {', '.join(PURPOSE_CONN_IDS)}"
+        ) from None
+    if preferred == LEADS_DB_CONN_ID:
+        log.info("Database connection for %s: %s", purpose, LEADS_DB_CONN_ID)
+        return LEADS_DB_CONN_ID
+    if _connection_defined(preferred):
+        log.info("Database connection for %s: %s", purpose, preferred)
+        return preferred
+    log.info("Database connection for %s: %s (%s is not defined)", purpose, LEADS_DB_CONN_ID, preferred)
+    return LEADS_DB_CONN_ID
 
 
 def _merge_options(existing: Any, added: str) -> str:
@@ -97,14 +154,19 @@ def _hook_class() -> type:
 
 @contextmanager
 def connect(
-    conn_id: str = LEADS_DB_CONN_ID,
+    conn_id: str | None = None,
     *,
+    purpose: Purpose | None = None,
     connect_timeout: int = 10,
     statement_timeout_ms: int = 120_000,
     lock_timeout_ms: int | None = None,
     autocommit: bool = False,
 ) -> Iterator[psycopg.Connection]:
     """A psycopg 3 connection with dict rows and bounded waits; committed on success.
+
+    Which Airflow connection: `conn_id` when given; else the one for `purpose` (`conn_id_for`:
+    "read" prefers leads_db_readonly, "maintain" leads_db_maintenance, "write" is leads_db, each
+    falling back to leads_db); else leads_db. Giving both is an error.
 
     The connection comes from `PostgresHook(conn_id)`, so the Airflow connection's extras keep the
     provider's meaning. On top of them:
@@ -123,6 +185,10 @@ def connect(
     The transaction is committed when the block ends normally and rolled back when it raises
     (unless `autocommit`); the connection is always closed.
     """
+    if conn_id is not None and purpose is not None:
+        raise ValueError(f"connect() takes conn_id or purpose, not both (got {conn_id!r} and {purpose!r})")
+    if conn_id is None:
+        conn_id = LEADS_DB_CONN_ID if purpose is None else conn_id_for(purpose)
     options = f"-c statement_timeout={statement_timeout_ms}"
     if lock_timeout_ms is not None:
         options += f" -c lock_timeout={lock_timeout_ms}"

@@ -13,6 +13,10 @@ SEVERITY_RANK = {"ok": 0, "no_data": 0, "warning": 1, "critical": 2}
 
 @dataclass(frozen=True)
 class Finding:
+    """One evaluation. `summary` and `scope` are plain text, not mrkdwn: they are stored
+    (alert_state.last_summary, where inhibition finds a root's cause with STRPOS; remediation
+    reasons) and compared as they are; alerting.notify escapes them when it builds a message."""
+
     check_key: str
     title: str
     status: str  # ok | warning | critical | no_data
@@ -54,6 +58,8 @@ def describe_threshold(threshold: Threshold) -> str:
 
 
 def render_summary(template: str, values: dict[str, Any]) -> str:
+    """The catalog's summary template with the values formatted: plain text, unescaped (the
+    templates hold no mrkdwn control character, so escaping the result is escaping the values)."""
     formatted = {k: fmt(v) for k, v in values.items()}
 
     class _Missing(dict):

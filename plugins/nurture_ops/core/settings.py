@@ -1,32 +1,57 @@
-"""The runbook's thresholds, with validated per-deployment overrides.
+"""The runbook's thresholds, with validated per-deployment overrides, and the package's other
+Airflow Variables: one typed (pydantic) model per Variable.
 
-Overrides come from the Airflow Variable `nurture_ops_thresholds` (JSON), read when a task runs:
+Overrides come from the Airflow Variable `nurture_ops_thresholds` (JSON), read when a task runs
+(model `ThresholdOverrides`, built from the catalog):
 
     {"high_email_failure_rate": {"failure_rate": {"alert": 15}},
      "emails_stuck_queued": {"params": {"stuck_after_minutes": 90}},
      "repeat_interval_minutes": 240}
 
-Remediation modes and caps come from `nurture_ops_remediation`:
+Remediation modes and caps come from `nurture_ops_remediation` (model `RemediationOverrides`):
 
     {"pause_sender_workflow": "dry_run", "invalidate_hard_bounce_leads": {"mode": "dry_run", "max_rows": 500}}
 
-The monthly maintenance reads `nurture_ops_maintenance`, the rollup `nurture_ops_backfill_max_days`,
-the weekly export and the quarterly audit `nurture_ops_workflow_backup_url`.
+The monthly maintenance reads `nurture_ops_maintenance` (`MaintenanceSettings`), the rollup
+`nurture_ops_backfill_max_days` (`BackfillMaxDays`), the weekly export and the quarterly audit
+`nurture_ops_workflow_backup_url` (`WorkflowBackupUrl`).
 
-An invalid override fails the task with an error naming the offending key; nothing is guessed.
-Every Variable is read when a task runs, never while a DAG file is parsed.
+Rules common to every Variable: `null` means "not set" (the default applies); an invalid value
+raises `InvalidOverride` naming the offending key, e.g.
+`nurture_ops_thresholds.high_email_failure_rate.failure_rate.alert must be a finite number, got '15'`,
+listing every problem found at once; nothing is guessed. Inside a task that fails it without
+retries (`errors.rejected_input`). A task validates the whole Variable when it loads it; for
+`nurture_ops_maintenance` only a bad value of a setting the task uses fails it (a typo in
+`cleanup_mode` fails the cleanup, not the reindex). Every Variable is read when a task runs, never
+while a DAG file is parsed.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would evaluate the string annotations
+# again for each of the ~50 models built from the catalog at import, doubling the import time.
 
 import json
 import logging
-import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
+
+from annotated_types import Ge, Interval
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    WrapValidator,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from nurture_ops.core.analytics import DEFAULT_MAX_BACKFILL_DAYS
 from nurture_ops.core.archiving import DEFAULT_BATCH_SIZE, LOCK_TIMEOUT_MS, MAX_BATCH_SIZE
@@ -38,12 +63,327 @@ log = logging.getLogger(__name__)
 
 THRESHOLDS_VARIABLE = "nurture_ops_thresholds"
 REMEDIATION_VARIABLE = "nurture_ops_remediation"
+MAINTENANCE_VARIABLE = "nurture_ops_maintenance"
+MAX_DAYS_VARIABLE = "nurture_ops_backfill_max_days"
+BACKUP_URL_VARIABLE = "nurture_ops_workflow_backup_url"
+
 DEFAULT_REPEAT_INTERVAL_MINUTES = 240
-MODES = ("apply", "dry_run", "off")
+Mode = Literal["apply", "dry_run", "off"]
+MODES: tuple[str, ...] = get_args(Mode)
+CleanupMode = Literal["archive", "delete"]
+CLEANUP_MODES: tuple[str, ...] = get_args(CleanupMode)
 
 
 class InvalidOverride(ValueError):
-    """An override Variable that does not fit the catalog."""
+    """A Variable whose value does not fit its model; the message names the offending key(s)."""
+
+
+# ---- the building blocks of the models -----------------------------------------------------------
+
+
+def _expect(phrase: str) -> WrapValidator:
+    """Any rejection of the wrapped type reads "must be <phrase>, got <value>" (not pydantic's wording)."""
+
+    def wrap(value: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError(
+                "invalid_value", "must be {expected}, got {got}", {"expected": phrase, "got": repr(value)}
+            ) from None
+
+    return WrapValidator(wrap)
+
+
+# JSON numbers only: not true/false, not "15", not NaN or Infinity.
+Number = Annotated[float, Strict(), AllowInfNan(False), _expect("a finite number")]
+Text = Annotated[str, Strict(), StringConstraints(min_length=1), _expect("a non-empty string")]
+
+
+@dataclass(frozen=True)
+class _UnknownKey:
+    """Stands in for the value of a key its object does not know; pydantic then rejects the key
+    (extra="forbid", at its own location) and `_rejection` words it with this message."""
+
+    message: str
+
+
+class _VariableObject(BaseModel):
+    """A JSON object of a Variable: null means not set; unknown keys are rejected naming the known ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    shape: ClassVar[str] = "an object"  # "must be <shape>, got ..." for a value that is not an object
+    key_kind: ClassVar[str] = "field"  # "<key>: unknown <key_kind>; <known_label>: a, b"
+    known_label: ClassVar[str] = "allowed"
+
+    @classmethod
+    def known_keys(cls) -> list[str]:
+        return sorted(cls.model_fields)
+
+    @classmethod
+    def shorthand(cls, data: Any) -> Any:
+        """A short form of the object (e.g. a bare mode string), expanded before validation."""
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object_with_known_keys(cls, data: Any) -> Any:
+        data = cls.shorthand(data)
+        if not isinstance(data, dict):
+            raise PydanticCustomError(
+                "not_an_object", "must be {shape}, got {got}", {"shape": cls.shape, "got": repr(data)}
+            )
+        unknown = _UnknownKey(
+            f"unknown {cls.key_kind}; {cls.known_label}: {', '.join(cls.known_keys()) or 'none'}"
+        )
+        return {
+            key: value if key in cls.model_fields else unknown
+            for key, value in data.items()
+            if value is not None
+        }
+
+
+def _rejection(exc: ValidationError, variable: str, *, dotted: bool = True) -> InvalidOverride:
+    """One message naming each offending key: `nurture_ops_thresholds.<check>.<metric>.alert must
+    be ...` (dotted) or `Variable nurture_ops_maintenance: <key> must be ...`."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden" and isinstance(error["input"], _UnknownKey):
+            message = error["input"].message
+        sep = " " if message.startswith("must ") else ": "
+        if not path:
+            problems.append(f"Variable {variable} {message}")
+        elif dotted:
+            problems.append(f"{variable}.{path}{sep}{message}")
+        else:
+            problems.append(f"Variable {variable}: {path}{sep}{message}")
+    if len(problems) == 1:
+        return InvalidOverride(problems[0])
+    return InvalidOverride(f"{len(problems)} problems in Variable {variable}:\n" + "\n".join(problems))
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validated(model: type[_Model], value: Any, variable: str) -> _Model:
+    """`value` validated as `model`; what fails is the Variable's InvalidOverride (`_rejection`)."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise _rejection(exc, variable) from None
+
+
+def _json_object(raw: Any, variable: str, example: str) -> dict:
+    """The Variable's JSON object; {} when unset or empty."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise InvalidOverride(
+            f"Variable {variable} is not valid JSON ({exc}); expected an object such as {example}"
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidOverride(
+            f"Variable {variable} must be a JSON object such as {example}, got {type(value).__name__}: {raw!r}"
+        )
+    return value
+
+
+# ---- nurture_ops_thresholds ------------------------------------------------------------------------
+
+
+class ThresholdOverride(_VariableObject):
+    """One metric's levels, `{"alert": 15, "target": 5}`; a level not given keeps the catalog's.
+    The target (where the runbook has one) must stay the stricter goal."""
+
+    shape: ClassVar[str] = 'an object like {"alert": 15}'
+    threshold: ClassVar[Threshold]  # the catalog's, set on each metric's subclass
+
+    alert: Number
+    target: Number | None = None
+
+    @model_validator(mode="after")
+    def _target_is_the_stricter_goal(self) -> Self:
+        direction = self.threshold.direction
+        if self.target is not None and (
+            self.target > self.alert if direction == "above" else self.target < self.alert
+        ):
+            raise PydanticCustomError(
+                "target_past_alert",
+                "target {target} is past the alert level {alert} (alert when {direction}); "
+                "the target must be the stricter goal",
+                {"target": f"{self.target:g}", "alert": f"{self.alert:g}", "direction": direction},
+            )
+        return self
+
+    def resolve(self) -> Threshold:
+        return replace(self.threshold, alert=self.alert, target=self.target)
+
+
+class ParamsOverride(_VariableObject):
+    """A check's SQL parameters; each takes the type of the catalog's default (number or text)."""
+
+    shape: ClassVar[str] = 'an object like {"stuck_after_minutes": 90}'
+    key_kind: ClassVar[str] = "parameter"
+
+
+class CheckOverride(_VariableObject):
+    """One check's overrides: its metrics' levels and its `params`."""
+
+    shape: ClassVar[str] = 'an object keyed by metric name (or "params")'
+    key_kind: ClassVar[str] = "metric"
+    check: ClassVar[Check]
+
+    params: ParamsOverride
+
+    def resolve(self) -> Check:
+        thresholds = tuple(getattr(self, t.metric).resolve() for t in self.check.thresholds)
+        params = {
+            name: int(value) if isinstance(value, float) and value.is_integer() else value  # 90, not 90.0
+            for name, value in self.params.model_dump().items()
+        }
+        return replace(self.check, thresholds=thresholds, params=params)
+
+
+class _ThresholdOverridesBase(_VariableObject):
+    key_kind: ClassVar[str] = "check"
+    known_label: ClassVar[str] = "known checks"
+
+    repeat_interval_minutes: Annotated[
+        int, Strict(), Ge(1), _expect("at least 1 (a whole number of minutes)")
+    ] = DEFAULT_REPEAT_INTERVAL_MINUTES
+
+    @classmethod
+    def known_keys(cls) -> list[str]:
+        return sorted(CHECKS)
+
+    def resolve(self) -> dict[str, Check]:
+        return {key: getattr(self, key).resolve() for key in CHECKS}
+
+
+def _class_name(key: str) -> str:
+    return "".join(part.title() for part in key.split("_"))
+
+
+def _with(model: type[BaseModel], **class_vars: Any) -> type[BaseModel]:
+    for name, value in class_vars.items():
+        setattr(model, name, value)
+    return model
+
+
+def _defaulted(model: type[BaseModel]) -> tuple[type[BaseModel], Any]:
+    """A field holding `model`, defaulting to the model's own defaults (the catalog's values)."""
+    return model, Field(default_factory=model)
+
+
+def _param_type(default: Any) -> Any:
+    return Text if isinstance(default, str) else Number
+
+
+def _check_model(check: Check) -> type[CheckOverride]:
+    prefix = _class_name(check.key)
+    params = create_model(
+        f"{prefix}Params",
+        __base__=ParamsOverride,
+        **{name: (_param_type(default), default) for name, default in check.params.items()},
+    )
+    metrics = {
+        t.metric: _with(
+            create_model(
+                f"{prefix}{_class_name(t.metric)}",
+                __base__=ThresholdOverride,
+                alert=(Number, t.alert),
+                target=(Number | None, t.target),
+            ),
+            threshold=t,
+        )
+        for t in check.thresholds
+    }
+    fields = {name: _defaulted(model) for name, model in {**metrics, "params": params}.items()}
+    return _with(create_model(f"{prefix}Override", __base__=CheckOverride, **fields), check=check)
+
+
+ThresholdOverrides = create_model(
+    "ThresholdOverrides",
+    __base__=_ThresholdOverridesBase,
+    __doc__="The Variable nurture_ops_thresholds: per check (catalog key) an object of overrides, "
+    "and `repeat_interval_minutes`; every field defaults to the catalog's value.",
+    **{key: _defaulted(_check_model(check)) for key, check in CHECKS.items()},
+)
+
+THRESHOLDS_EXAMPLE = '{"high_email_failure_rate": {"failure_rate": {"alert": 15}}}'
+
+
+def parse_thresholds(raw: Any) -> _ThresholdOverridesBase:
+    """The Variable nurture_ops_thresholds (JSON text, a dict, or None) as its validated model."""
+    values = _json_object(raw, THRESHOLDS_VARIABLE, THRESHOLDS_EXAMPLE)
+    return _validated(ThresholdOverrides, values, THRESHOLDS_VARIABLE)
+
+
+# ---- nurture_ops_remediation -----------------------------------------------------------------------
+
+
+ModeValue = Annotated[Mode, _expect(f"one of {', '.join(MODES)}")]
+RowCap = Annotated[int, Strict(), Ge(0), _expect("a whole number >= 0")]
+
+
+class RemediationOverride(_VariableObject):
+    """One fix: a mode, or `{"mode": ..., "max_rows": N}`; what is not given keeps the catalog's."""
+
+    shape: ClassVar[str] = (
+        f'a mode ({", ".join(MODES)}) or an object like {{"mode": "dry_run", "max_rows": 500}}'
+    )
+    mode: ModeValue
+    max_rows: RowCap
+
+    @classmethod
+    def shorthand(cls, data: Any) -> Any:
+        return {"mode": data} if isinstance(data, str) else data
+
+
+class _RemediationOverridesBase(_VariableObject):
+    key_kind: ClassVar[str] = "remediation"
+    known_label: ClassVar[str] = "known"
+
+    def mode(self, key: str) -> str:
+        return getattr(self, key).mode
+
+    def max_rows(self, key: str) -> int:
+        return getattr(self, key).max_rows
+
+
+def _remediation_model(spec: Remediation) -> type[RemediationOverride]:
+    return create_model(
+        f"{_class_name(spec.key)}Override",
+        __base__=RemediationOverride,
+        mode=(ModeValue, spec.default_mode),
+        max_rows=(RowCap, spec.max_rows),
+    )
+
+
+RemediationOverrides = create_model(
+    "RemediationOverrides",
+    __base__=_RemediationOverridesBase,
+    __doc__="The Variable nurture_ops_remediation: per fix (catalog key) its mode and cap per run.",
+    **{key: _defaulted(_remediation_model(spec)) for key, spec in REMEDIATIONS.items()},
+)
+
+REMEDIATION_EXAMPLE = '{"pause_sender_workflow": "dry_run"}'
+
+
+def parse_remediation(raw: Any) -> _RemediationOverridesBase:
+    """The Variable nurture_ops_remediation (JSON text, a dict, or None) as its validated model."""
+    values = _json_object(raw, REMEDIATION_VARIABLE, REMEDIATION_EXAMPLE)
+    return _validated(RemediationOverrides, values, REMEDIATION_VARIABLE)
+
+
+# ---- Settings: what the checks and fixes run with ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -65,119 +405,15 @@ class Settings:
         )
 
 
-def _parse_json(raw: Any, variable: str) -> dict:
-    if raw in (None, ""):
-        return {}
-    if isinstance(raw, dict):
-        return raw
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidOverride(f"Variable {variable} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidOverride(f"Variable {variable} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidOverride(f"{where} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _override_threshold(threshold: Threshold, override: Any, where: str) -> Threshold:
-    if not isinstance(override, dict):
-        raise InvalidOverride(f'{where} must be an object like {{"alert": 15}}, got {override!r}')
-    unknown = set(override) - {"alert", "target"}
-    if unknown:
-        raise InvalidOverride(f"{where}: unknown field(s) {sorted(unknown)}; allowed: alert, target")
-    changed = replace(
-        threshold,
-        alert=_number(override.get("alert", threshold.alert), f"{where}.alert"),
-        target=(
-            _number(override["target"], f"{where}.target")
-            if override.get("target") is not None
-            else threshold.target
-        ),
-    )
-    if changed.target is not None:
-        wrong_side = (
-            changed.target > changed.alert if changed.direction == "above" else changed.target < changed.alert
-        )
-        if wrong_side:
-            raise InvalidOverride(
-                f"{where}: target {changed.target} is past the alert level {changed.alert} "
-                f"(alert when {changed.direction}); the target must be the stricter goal"
-            )
-    return changed
-
-
-def apply_threshold_overrides(raw: Any) -> tuple[dict[str, Check], int]:
-    overrides = _parse_json(raw, THRESHOLDS_VARIABLE)
-    checks = dict(CHECKS)
-    repeat = DEFAULT_REPEAT_INTERVAL_MINUTES
-    for key, override in overrides.items():
-        where = f"{THRESHOLDS_VARIABLE}.{key}"
-        if key == "repeat_interval_minutes":
-            repeat = int(_number(override, where))
-            if repeat < 1:
-                raise InvalidOverride(f"{where} must be at least 1")
-            continue
-        if key not in checks:
-            raise InvalidOverride(f"{where}: unknown check; known checks: {', '.join(sorted(checks))}")
-        if not isinstance(override, dict):
-            raise InvalidOverride(f"{where} must be an object keyed by metric name")
-        check = checks[key]
-        thresholds = {t.metric: t for t in check.thresholds}
-        params = dict(check.params)
-        for metric, value in override.items():
-            if metric == "params":
-                if not isinstance(value, dict):
-                    raise InvalidOverride(f"{where}.params must be an object")
-                for name, number in value.items():
-                    if name not in params:
-                        raise InvalidOverride(
-                            f"{where}.params.{name}: unknown parameter; allowed: {', '.join(sorted(params)) or 'none'}"
-                        )
-                    value = _number(number, f"{where}.params.{name}")
-                    params[name] = int(value) if value.is_integer() else value  # 90, not 90.0, in messages
-            elif metric in thresholds:
-                thresholds[metric] = _override_threshold(thresholds[metric], value, f"{where}.{metric}")
-            else:
-                allowed = ", ".join(sorted([*thresholds, "params"]))
-                raise InvalidOverride(f"{where}.{metric}: unknown metric; allowed: {allowed}")
-        checks[key] = replace(
-            check, thresholds=tuple(thresholds[t.metric] for t in check.thresholds), params=params
-        )
-    return checks, repeat
-
-
-def parse_remediation_overrides(raw: Any) -> tuple[dict[str, str], dict[str, int]]:
-    overrides = _parse_json(raw, REMEDIATION_VARIABLE)
-    modes: dict[str, str] = {}
-    caps: dict[str, int] = {}
-    for key, value in overrides.items():
-        where = f"{REMEDIATION_VARIABLE}.{key}"
-        if key not in REMEDIATIONS:
-            raise InvalidOverride(f"{where}: unknown remediation; known: {', '.join(sorted(REMEDIATIONS))}")
-        mode = value.get("mode") if isinstance(value, dict) else value
-        if mode is not None:
-            if mode not in MODES:
-                raise InvalidOverride(f"{where}: mode must be one of {', '.join(MODES)}, got {mode!r}")
-            modes[key] = mode
-        if isinstance(value, dict) and "max_rows" in value:
-            cap = _number(value["max_rows"], f"{where}.max_rows")
-            if cap < 0 or cap != int(cap):
-                raise InvalidOverride(f"{where}.max_rows must be a whole number >= 0")
-            caps[key] = int(cap)
-    return modes, caps
-
-
 def build_settings(thresholds_raw: Any = None, remediation_raw: Any = None) -> Settings:
-    checks, repeat = apply_threshold_overrides(thresholds_raw)
-    modes, caps = parse_remediation_overrides(remediation_raw)
+    """Settings from the two Variables' values (JSON text, dicts, or None for the catalog's)."""
+    thresholds = parse_thresholds(thresholds_raw)
+    remediation = parse_remediation(remediation_raw)
     return Settings(
-        checks=checks, repeat_interval_minutes=repeat, remediation_modes=modes, remediation_caps=caps
+        checks=thresholds.resolve(),
+        repeat_interval_minutes=thresholds.repeat_interval_minutes,
+        remediation_modes={key: remediation.mode(key) for key in REMEDIATIONS},
+        remediation_caps={key: remediation.max_rows(key) for key in REMEDIATIONS},
     )
 
 
@@ -194,104 +430,118 @@ def load_settings() -> Settings:
 
 # ---- nurture_ops_maintenance (monthly maintenance) ---------------------------------------------
 
-MAINTENANCE_VARIABLE = "nurture_ops_maintenance"
-CLEANUP_MODES = ("archive", "delete")
 
-# The keys of the Variable, their defaults, and what a valid value looks like.
-MAINTENANCE_DEFAULTS: dict[str, Any] = {
-    "drop_invalid_indexes": False,
-    "cleanup_mode": "archive",
-    "cleanup_batch_size": DEFAULT_BATCH_SIZE,
-    "lock_timeout_ms": LOCK_TIMEOUT_MS,
-}
+class MaintenanceSettings(_VariableObject):
+    """The Variable nurture_ops_maintenance; unknown keys are logged, not fatal."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    drop_invalid_indexes: Annotated[bool, Strict(), _expect("true or false")] = False
+    cleanup_mode: Annotated[
+        CleanupMode,
+        _expect(
+            f"one of {', '.join(map(repr, CLEANUP_MODES))} "
+            "(archive: move to lead_campaign_enrollments_archive; delete: remove)"
+        ),
+    ] = "archive"
+    cleanup_batch_size: Annotated[
+        int,
+        Strict(),
+        Interval(ge=1, le=MAX_BATCH_SIZE),
+        _expect(f"a whole number from 1 to {MAX_BATCH_SIZE:,}"),
+    ] = DEFAULT_BATCH_SIZE
+    lock_timeout_ms: Annotated[
+        int,
+        Strict(),
+        Interval(ge=100, le=600_000),
+        _expect("a whole number of milliseconds from 100 to 600000"),
+    ] = LOCK_TIMEOUT_MS
+
 
 MAINTENANCE_EXAMPLE = '{"drop_invalid_indexes": true, "cleanup_mode": "archive"}'
 
 
-def parse_maintenance_settings(raw: str | None) -> dict[str, Any]:
-    """The Variable's JSON object ({} when unset); unknown keys are logged, not fatal. A value is
-    validated by `setting()` in the task that uses it, so a bad value fails that task only."""
-    if raw is None or not str(raw).strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"Variable {MAINTENANCE_VARIABLE} is not valid JSON ({exc}); expected an object such as "
-            f"{MAINTENANCE_EXAMPLE}."
-        ) from None
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"Variable {MAINTENANCE_VARIABLE} must be a JSON object such as {MAINTENANCE_EXAMPLE}, "
-            f"got {type(value).__name__}: {raw!r}."
-        )
-    unknown = sorted(set(value) - set(MAINTENANCE_DEFAULTS))
+def parse_maintenance_settings(raw: Any, uses: Collection[str] | None = None) -> MaintenanceSettings:
+    """The Variable's validated model (the defaults when unset).
+
+    The whole Variable is validated. `uses` names the settings the calling task acts on: an
+    invalid value of another setting is logged and its default stands here, so a bad
+    `cleanup_mode` fails the cleanup, not the reindex. With `uses=None` any invalid value fails.
+    """
+    if uses is not None and (typo := set(uses) - set(MaintenanceSettings.model_fields)):
+        raise TypeError(f"no such maintenance setting: {', '.join(sorted(typo))}")
+    values = _json_object(raw, MAINTENANCE_VARIABLE, MAINTENANCE_EXAMPLE)
+    unknown = sorted(set(values) - set(MaintenanceSettings.model_fields))
     if unknown:
         log.warning(
             "Variable %s: unknown key(s) %s ignored; known keys: %s",
             MAINTENANCE_VARIABLE,
             ", ".join(unknown),
-            ", ".join(MAINTENANCE_DEFAULTS),
+            ", ".join(MaintenanceSettings.model_fields),
         )
-    return value
+    try:
+        return MaintenanceSettings.model_validate(values)
+    except ValidationError as exc:
+        rejection = _rejection(exc, MAINTENANCE_VARIABLE, dotted=False)
+        bad = {str(error["loc"][0]) for error in exc.errors()}
+        if uses is None or bad & set(uses):
+            raise rejection from None
+        log.warning("%s (not used by this task: its default applies here)", rejection)
+        return MaintenanceSettings.model_validate({k: v for k, v in values.items() if k not in bad})
 
 
-def maintenance_setting(values: dict[str, Any], key: str) -> Any:
-    """One validated setting, or its default when absent (or null)."""
-    value = values.get(key)
-    if value is None:
-        return MAINTENANCE_DEFAULTS[key]
-    where = f"Variable {MAINTENANCE_VARIABLE}: {key}"
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    if key == "drop_invalid_indexes" and not isinstance(value, bool):
-        raise ValueError(f"{where} must be true or false, got {value!r}.")
-    if key == "cleanup_mode" and value not in CLEANUP_MODES:
-        raise ValueError(
-            f"{where} must be one of {', '.join(map(repr, CLEANUP_MODES))} "
-            f"(archive: move to lead_campaign_enrollments_archive; delete: remove), got {value!r}."
-        )
-    if key == "cleanup_batch_size" and not (whole and 1 <= value <= MAX_BATCH_SIZE):
-        raise ValueError(f"{where} must be a whole number from 1 to {MAX_BATCH_SIZE:,}, got {value!r}.")
-    if key == "lock_timeout_ms" and not (whole and 100 <= value <= 600_000):
-        raise ValueError(f"{where} must be a whole number of milliseconds from 100 to 600000, got {value!r}.")
-    return value
-
-
-def load_maintenance_settings() -> dict[str, Any]:
-    """The Variable nurture_ops_maintenance for this task run (call only inside a task)."""
+def load_maintenance_settings(*uses: str) -> MaintenanceSettings:
+    """The Variable nurture_ops_maintenance for this task run (call only inside a task); `uses`:
+    the settings this task acts on (see `parse_maintenance_settings`), all when none named."""
     from airflow.sdk import Variable
 
-    return parse_maintenance_settings(Variable.get(MAINTENANCE_VARIABLE, default=None))
+    with rejected_input():
+        return parse_maintenance_settings(Variable.get(MAINTENANCE_VARIABLE, default=None), uses or None)
 
 
 # ---- nurture_ops_backfill_max_days (analytics rollup) ------------------------------------------
 
-MAX_DAYS_VARIABLE = "nurture_ops_backfill_max_days"
+
+class BackfillMaxDays(RootModel[int]):
+    """The longest range one manual backfill may recompute: a whole number of days >= 1 (the
+    Variable is plain text, "400")."""
+
+    root: Annotated[int, Ge(1), _expect("a whole number of days, at least 1")] = DEFAULT_MAX_BACKFILL_DAYS
+
+
+def parse_backfill_max_days(raw: Any) -> int:
+    """The Variable's value (text such as "400") as a number of days; the default when unset."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return BackfillMaxDays().root
+    return _validated(BackfillMaxDays, raw.strip() if isinstance(raw, str) else raw, MAX_DAYS_VARIABLE).root
 
 
 def load_backfill_max_days() -> int:
     """The longest range one manual backfill may recompute (Variable, default 400 days)."""
     from airflow.sdk import Variable
 
-    raw = Variable.get(MAX_DAYS_VARIABLE, default=None)
-    if raw in (None, ""):
-        return DEFAULT_MAX_BACKFILL_DAYS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(
-            f"Variable {MAX_DAYS_VARIABLE} must be a whole number of days, got {raw!r}"
-        ) from None
-    if value < 1:
-        raise ValueError(f"Variable {MAX_DAYS_VARIABLE} must be at least 1, got {value}")
-    return value
+    with rejected_input():
+        return parse_backfill_max_days(Variable.get(MAX_DAYS_VARIABLE, default=None))
 
 
 # ---- nurture_ops_workflow_backup_url (weekly export, quarterly recovery readiness) -------------
 
-BACKUP_URL_VARIABLE = "nurture_ops_workflow_backup_url"
-
 BACKUP_SUBDIR = ("nurture_ops", "workflow-backups")
+
+
+class WorkflowBackupUrl(RootModel[str | None]):
+    """Where workflow exports go: a URL (s3://, gs://, file://) or a local folder; unset (None or
+    blank) for the default under $AIRFLOW_HOME (see `backup_url`)."""
+
+    root: (
+        Annotated[
+            str,
+            Strict(),
+            StringConstraints(strip_whitespace=True),
+            _expect("a URL (s3://, gs://, file://) or a local folder"),
+        ]
+        | None
+    ) = None
 
 
 def backup_url(configured: str | None, environ: Mapping[str, str]) -> str:
@@ -309,8 +559,14 @@ def backup_url(configured: str | None, environ: Mapping[str, str]) -> str:
     return Path(os.path.abspath(os.path.expanduser(home)), *BACKUP_SUBDIR).as_uri()
 
 
+def parse_backup_url(raw: Any) -> str | None:
+    """The Variable's validated value, None when unset or blank."""
+    return _validated(WorkflowBackupUrl, raw, BACKUP_URL_VARIABLE).root or None
+
+
 def load_backup_url() -> str:
     """The workflow backup location for this task run (call only inside a task)."""
     from airflow.sdk import Variable
 
-    return backup_url(Variable.get(BACKUP_URL_VARIABLE, default=None), os.environ)
+    with rejected_input():
+        return backup_url(parse_backup_url(Variable.get(BACKUP_URL_VARIABLE, default=None)), os.environ)

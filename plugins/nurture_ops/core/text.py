@@ -2,12 +2,17 @@
 
 Slack rejects a section over 3,000 characters: `fit` keeps a section under SECTION_LIMIT, cutting
 the least bad items (callers list the worst first). Everything that comes from data goes through
-`escape` (mrkdwn control characters &, <, >) before it reaches a message.
+`escape` (mrkdwn control characters &, <, >) before it reaches a message, exactly once: builders
+escape each value where they put it into mrkdwn (report sections, alert blocks, the notification
+`text`), never a whole assembled text, so the package's own `link`s stay links. Header blocks
+are plain_text and take raw text. Cutting a text to a limit (`truncate`, `fit`) never splits an
+entity (`&amp;` cut to `&am…` would show as garbage, or unescape what follows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -59,8 +64,16 @@ def fmt_level(value: Any) -> str:
 
 
 def escape(text: Any) -> str:
-    """Slack mrkdwn control characters: &, <, > must be escaped in text."""
+    """Slack mrkdwn control characters: &, <, > must be escaped in text (code spans and code
+    blocks included: Slack reads `<!channel>` and `<url|label>` there too)."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, label: str) -> str:
+    """The package's own mrkdwn link `<url|label>`: the label escaped, and the URL kept one link
+    (`&` as `&amp;`, which Slack reads back; `<`, `>`, `|` percent-encoded)."""
+    safe = url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"<{safe}|{escape(label)}>"
 
 
 def code(text: Any, limit: int = QUERY_SHOWN_CHARS) -> str:
@@ -97,7 +110,7 @@ def numbered(items: Iterable[str]) -> str:
 
 
 def _clip(line: str) -> str:
-    return line if len(line) <= LINE_LIMIT else line[: LINE_LIMIT - 1] + "…"
+    return truncate(line, LINE_LIMIT)
 
 
 def fit(head: list[str], items: list[str], tail: Iterable[str] = (), *, limit: int = SECTION_LIMIT) -> str:
@@ -112,8 +125,7 @@ def fit(head: list[str], items: list[str], tail: Iterable[str] = (), *, limit: i
         budget -= len(item) + 1
     if len(shown) < len(items):
         shown.append(f"_…and {len(items) - len(shown)} more (see the task's XCom)_")
-    text = "\n".join([*head, *shown, *tail])
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return truncate("\n".join([*head, *shown, *tail]), limit)
 
 
 def size(value: int | None) -> str:
@@ -135,14 +147,50 @@ def not_run_text(title: str, reason: str) -> str:
     return fit([f"*{title}*", f"{WARN} Not reviewed: {escape(reason)}"], [])
 
 
+def database_unreachable(database: dict | None) -> bool:
+    """Whether the run's database probe (None: no probe) found the database unreachable."""
+    return database is not None and not database.get("ok", True)
+
+
 def missing_reason(reads_database: bool, database: dict | None) -> str:
     """Why a report part has no result: held back while the database was down, or its task failed."""
-    if reads_database and database is not None and not database.get("ok", True):
+    if reads_database and database_unreachable(database):
         return (
             f"the database was unreachable ({database.get('error_class', '?')}), so this part was "
             "held back. Clear the run once the database is back to complete the review."
         )
     return "the task failed (its failure was posted to Slack); see its log, fix the cause and clear it."
+
+
+def not_reviewed(parts: dict[str, Any], names: Iterable[str], database: dict | None) -> list[str]:
+    """The summary's flag for the parts of `names` without a result ([] when every one has one)."""
+    missing = [p for p in names if parts.get(p) is None]
+    if not missing:
+        return []
+    why = "database unreachable" if database_unreachable(database) else "task failed"
+    return [f"not reviewed ({why}): {', '.join(missing)}"]
+
+
+def part_sections(
+    headline: list[str],
+    parts: dict[str, Any],
+    renderers: dict[str, Callable[[dict], str]],
+    *,
+    titles: dict[str, str],
+    database_parts: frozenset[str],
+    database: dict | None,
+) -> list[str]:
+    """A report's sections: the headline, then one per part of `renderers` (in its order), its
+    result rendered, or why it has none (`missing_reason`; `database_parts` read the database)."""
+    sections = [fit(headline, [])]
+    for part, render in renderers.items():
+        result = parts.get(part)
+        sections.append(
+            render(result)
+            if result is not None
+            else not_run_text(titles[part], missing_reason(part in database_parts, database))
+        )
+    return sections
 
 
 def reminders_text(items: tuple[str, ...], cadence: str) -> str:
@@ -152,8 +200,16 @@ def reminders_text(items: tuple[str, ...], cadence: str) -> str:
 # -- Block Kit pieces ---------------------------------------------------------------------------
 
 
+# The start of an entity `escape` writes, cut before its `;`.
+_CUT_ENTITY = re.compile(r"&(?:a|am|amp|l|lt|g|gt)?$")
+
+
 def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters, ending in "…" when cut; never inside an escaped entity."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - 1]
+    return _CUT_ENTITY.sub("", kept) + "…"
 
 
 def section(text: str) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from nurture_ops.alerting import notify
 from nurture_ops.core.catalog import KPI_LABELS, Threshold
 from nurture_ops.core.evaluate import threshold_status
-from nurture_ops.core.text import fmt, fmt_level
+from nurture_ops.core.text import escape, fmt, fmt_level
 
 STATUS_MARK = {"ok": "✅ ok", "warning": "⚠️ below target", "critical": "🚨 ALERT", "no_data": "— no data"}
 
@@ -41,13 +41,15 @@ def kpi_rows(kpis: dict, thresholds: tuple[Threshold, ...]) -> list[dict]:
 
 
 def _kpi_table(rows: list[dict]) -> str:
+    """A code block, aligned on the raw text, then escaped ("> 95%" would otherwise open a
+    `<...>` sequence with a later "<")."""
     lines = [f"{'Metric':<24}{'Value':>8}  {'Target':<8}{'Alert if':<9}Status"]
     for r in rows:
         value = "n/a" if r["value"] is None else f"{fmt(float(r['value']))}%"
         lines.append(
             f"{r['metric']:<24}{value:>8}  {r['target']:<8}{r['alert']:<9}{STATUS_MARK[r['status']]}"
         )
-    return "```" + "\n".join(lines) + "```"
+    return "```" + escape("\n".join(lines)) + "```"
 
 
 def message(digest: dict, thresholds: tuple[Threshold, ...], *, run_url: str | None = None) -> dict:
@@ -60,15 +62,16 @@ def message(digest: dict, thresholds: tuple[Threshold, ...], *, run_url: str | N
     delay_ok = volume.get("avg_delay_seconds") is None or volume["avg_delay_seconds"] < MAX_AVG_DELAY_SECONDS
     health = [
         f"{'✅' if failed_ok and delay_ok else '⚠️'} *Volume*: {fmt(volume.get('emails_sent'))} emails, "
-        f"{fmt(volume.get('failed'))} failed ({fmt(volume.get('failure_rate'))}%, expected < {fmt_level(MAX_FAILED_PERCENT)}%), "
-        f"average delay {fmt(volume.get('avg_delay_seconds'))} s (expected < {MAX_AVG_DELAY_SECONDS} s)",
+        f"{fmt(volume.get('failed'))} failed ({fmt(volume.get('failure_rate'))}%, expected &lt; {fmt_level(MAX_FAILED_PERCENT)}%), "
+        f"average delay {fmt(volume.get('avg_delay_seconds'))} s (expected &lt; {MAX_AVG_DELAY_SECONDS} s)",
         f"{'✅' if not enrollments.get('overdue') else '⚠️'} *Active enrollments*: "
         f"{fmt(enrollments.get('active_enrollments'))}, overdue {fmt(enrollments.get('overdue'))} (expected 0), "
         f"due within the hour {fmt(enrollments.get('due_soon'))}",
         f"{'✅' if not errors.get('error_count') else '⚠️'} *Workflow errors*: {fmt(errors.get('error_count'))} "
         "(expected 0)"
         + "".join(
-            f"\n    • {w['workflow_name']}: {w['error_count']}" for w in (errors.get("details") or [])[:5]
+            f"\n    • {escape(w['workflow_name'])}: {escape(fmt(w['error_count']))}"
+            for w in (errors.get("details") or [])[:5]
         ),
         f"{'✅' if not engagement.get('campaigns_below') else '⚠️'} *Campaign engagement*: "
         f"{fmt(engagement.get('campaigns_below'))} of {fmt(engagement.get('campaigns_measured'))} campaigns below the "

@@ -21,7 +21,8 @@ def daily_digest_task() -> str:
     context = get_current_context()
     at = run_time(context)
     settings = load_settings()
-    with db.connect() as conn:
+    # write: the send-once row lives in nurture_ops (and ensure_schema may migrate it)
+    with db.connect(purpose="write") as conn:
         alert_state.ensure_schema(conn)
         digest = collect(conn, settings, at)
         built = message(digest, settings.check("kpi_review").thresholds, run_url=notify.run_url(context))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from nurture_ops.core import text
 from nurture_ops.core.settings import MAINTENANCE_VARIABLE
+from nurture_ops.monthly_maintenance.indexes import OWNER_ROLE_PLACEHOLDER
 
 MONTHLY_CHECKLIST_BY_HAND = (
     "Review and update documentation (the runbook, and these DAGs' docs in the Airflow UI)",
@@ -25,6 +27,61 @@ def _not_run(title: str, task_id: str) -> str:
     )
 
 
+def _reindex_line(r: dict) -> str:
+    if r["status"] == "reindexed":
+        return (
+            f"{text.plural(r['indexes'], 'index', 'indexes')} rebuilt in {text.seconds(r['seconds'])} "
+            f"(attempt {r['attempts']}), {text.size(r['size_before_bytes'])} → {text.size(r['size_after_bytes'])}"
+        )
+    if r["status"] in ("deferred", "skipped"):
+        return f"NOT rebuilt: {r['status']}: {text.escape(r.get('reason'))}"
+    return f"NOT rebuilt after {text.plural(r['attempts'], 'attempt')}: {text.escape(r['error'])}"
+
+
+def _analyze_line(a: dict, r: dict | None) -> str:
+    if a["status"] == "analyzed":
+        return f"; analyzed in {text.seconds(a['seconds'])}, ~{text.num(a['estimated_rows'])} rows"
+    if a["status"] == "skipped":
+        reason = a.get("reason") or ""
+        if r and r["status"] == "skipped" and r.get("reason") == reason:
+            reason = reason.split(":")[0] + " either"  # said just before, for REINDEX
+        return f"; ANALYZE skipped: {text.escape(reason)}"
+    return f"; ANALYZE FAILED: {text.escape(a['error'])}"
+
+
+def _index_tail(reindexed: list[dict], analyzed: list[dict]) -> list[str]:
+    """What to do about the tables not done: one line per kind of problem, each fix once."""
+    tail = []
+    if any(r["status"] == "failed" for r in reindexed):
+        tail.append(
+            "A table not rebuilt is usually a lock timeout (a long transaction held it): clear "
+            "`reindex_tables` when the system is quieter."
+        )
+    if any(r["status"] == "deferred" for r in reindexed):
+        tail.append(
+            "Deferred: the rebuild would have waited for that transaction after building the new "
+            "indexes and thrown them away on the lock timeout, so it did not start. When it ends (or "
+            f"once it may be ended: {text.code('SELECT pg_terminate_backend(<pid>)')}), clear "
+            "`reindex_tables`."
+        )
+    fixes = list(dict.fromkeys(x["fix"] for x in [*reindexed, *analyzed] if x.get("fix")))
+    if fixes:
+        placeholder = any(OWNER_ROLE_PLACEHOLDER in fix for fix in fixes)
+        tail.append(
+            "Not owner: REINDEX and ANALYZE need the table's owner, or a member of the owning role. "
+            f"Run {', '.join(text.code(fix, limit=300) for fix in fixes)}, then clear the task."
+            + (
+                f" (`{OWNER_ROLE_PLACEHOLDER}`: a NOLOGIN role without superuser; never grant a "
+                "superuser role, that hands over everything it owns.)"
+                if placeholder
+                else ""
+            )
+        )
+    warnings = dict.fromkeys(w for x in [*reindexed, *analyzed] for w in x.get("warnings") or [])
+    tail.extend(f"{text.INFO} {text.escape(w)}" for w in warnings)
+    return tail
+
+
 def index_text(reindexed: list[dict] | None, analyzed: list[dict] | None) -> str:
     title = (
         '*Index maintenance* (runbook 4 "Index Maintenance (Monthly)": REINDEX TABLE CONCURRENTLY, '
@@ -40,36 +97,20 @@ def index_text(reindexed: list[dict] | None, analyzed: list[dict] | None) -> str
     items = []
     for table, parts in by_table.items():
         r, a = parts.get("reindex"), parts.get("analyze")
-        if r is None:
-            line, ok = "reindex did not run", False
-        elif r["status"] == "reindexed":
-            line = (
-                f"{text.plural(r['indexes'], 'index', 'indexes')} rebuilt in {text.seconds(r['seconds'])} "
-                f"(attempt {r['attempts']}), {text.size(r['size_before_bytes'])} → {text.size(r['size_after_bytes'])}"
-            )
-            ok = True
-        else:
-            line = f"NOT rebuilt after {text.plural(r['attempts'], 'attempt')}: {text.escape(r['error'])}"
-            ok = False
-        if a is None:
-            line += "; ANALYZE did not run"
-            ok = False
-        elif a["status"] == "analyzed":
-            line += f"; analyzed in {text.seconds(a['seconds'])}, ~{text.num(a['estimated_rows'])} rows"
-        else:
-            line += f"; ANALYZE FAILED: {text.escape(a['error'])}"
-            ok = False
+        statuses = [r["status"] if r else "did not run", a["status"] if a else "did not run"]
+        line = _reindex_line(r) if r else "reindex did not run"
+        line += _analyze_line(a, r) if a else "; ANALYZE did not run"
         if r and r.get("leftovers_dropped"):
             dropped = len(r["leftovers_dropped"])
             line += f" ({text.plural(dropped, 'INVALID copy', 'INVALID copies')} left by a failed attempt dropped)"
-        items.append(f"{text.OK if ok else text.FAILED} `{text.escape(table)}`: {line}")
-    tail = []
-    if any(r["status"] != "reindexed" for r in reindexed or []):
-        tail.append(
-            "A table not rebuilt is usually a lock timeout (a long transaction held it): clear "
-            "`reindex_tables` when the system is quieter."
-        )
-    return text.fit([title], items, tail)
+        if statuses == ["reindexed", "analyzed"]:
+            icon = text.OK
+        elif "failed" in statuses or "did not run" in statuses:
+            icon = text.FAILED
+        else:
+            icon = text.WARN
+        items.append(f"{icon} `{text.escape(table)}`: {line}")
+    return text.fit([title], items, _index_tail(reindexed or [], analyzed or []))
 
 
 def invalid_text(result: dict | None) -> str:
@@ -81,7 +122,8 @@ def invalid_text(result: dict | None) -> str:
         return text.fit([title, f"{text.OK} None."], [])
     items = []
     for i in indexes:
-        what = f"`{text.escape(i['index'])}` on `{text.escape(i['table'])}` ({text.size(i['size_bytes'])})"
+        on = "on the TOAST table of" if i.get("toast") else "on"
+        what = f"`{text.escape(i['index'])}` {on} `{text.escape(i['table'])}` ({text.size(i['size_bytes'])})"
         if i["status"] == "dropped":
             items.append(f"{text.OK} {what}: dropped (DROP INDEX CONCURRENTLY)")
         elif i["status"] == "gone":
@@ -102,18 +144,30 @@ def invalid_text(result: dict | None) -> str:
         tail.append(
             f"Leftovers are still maintained on every write and never used. To drop them next "
             f'time, set the Variable `{MAINTENANCE_VARIABLE}` to `{{"drop_invalid_indexes": true}}`; '
-            "now: `DROP INDEX CONCURRENTLY <name>`."
+            f"now: {text.code('DROP INDEX CONCURRENTLY <schema>.<name>')} (a TOAST leftover: "
+            f"{text.code('pg_toast.<name>')})."
         )
     return text.fit([title], items, tail)
 
 
 def cleanup_text(result: dict | None) -> str:
-    title = '*Clean up completed enrollments > 90 days* (runbook 7 "Monthly")'
+    title = '*Clean up completed enrollments &gt; 90 days* (runbook 7 "Monthly")'
     if result is None:
         return _not_run(title, "cleanup_completed_enrollments")
     counts = result["enrollments"]
     verb = "archived" if result["mode"] == "archive" else "deleted"
     where = " into `lead_campaign_enrollments_archive`" if result["mode"] == "archive" else ""
+    if result.get("dry_run"):
+        would = "be archived" if result["mode"] == "archive" else "be deleted"
+        return text.fit(
+            [
+                title,
+                f"{text.INFO} DRY RUN: {text.num(counts['would_move'])} enrollments completed before "
+                f"{text.minute(result['older_than'])} would {would}{where}; nothing changed.",
+                "To clean up: trigger the DAG again with dry_run off.",
+            ],
+            [],
+        )
     head = [
         title,
         f"{text.OK} {text.num(counts['moved'])} enrollments completed before {text.minute(result['older_than'])} "
@@ -139,7 +193,7 @@ def workflows_text(result: dict | None) -> str:
         title,
         f"Month {text.minute(result['month_start'])} → {text.minute(result['month_end'])}: "
         f"{text.plural(result['error_count'], 'workflow error')} (month before: "
-        f"{text.num(result['previous_error_count'])}, {result['trend']})",
+        f"{text.num(result['previous_error_count'])}, {text.escape(result['trend'])})",
     ]
     items = []
     for w in result["workflows"]:
@@ -155,7 +209,7 @@ def workflows_text(result: dict | None) -> str:
         )
         items.append(
             f"{flag} {text.escape(w['workflow_name'])}: {text.plural(w['error_count'], 'error')} "
-            f"(before {text.num(w['previous_error_count'])}, {w['trend']}); {durations}"
+            f"(before {text.num(w['previous_error_count'])}, {text.escape(w['trend'])}); {durations}"
         )
     if not items:
         items.append(f"{text.OK} No workflow errors and no executions recorded.")
@@ -187,46 +241,79 @@ def silences_text(result: dict | None) -> str:
     )
 
 
+def _not_done_flags(what: str, results: list[dict]) -> list[str]:
+    """'reindex deferred for a, b (long transaction)', 'ANALYZE skipped for c (not owner)'."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        if r["status"] == "deferred":
+            groups.setdefault(("deferred", "long transaction"), []).append(r["table"])
+        elif r["status"] == "skipped":
+            why = "not owner" if (r.get("reason") or "").startswith("not owner") else "see the report"
+            groups.setdefault(("skipped", why), []).append(r["table"])
+    return [f"{what} {status} for {', '.join(tables)} ({why})" for (status, why), tables in groups.items()]
+
+
+PartSummary = tuple[list[str], list[str]]  # what the summary line says of a part: (flags, fine)
+
+
+def _reindex_summary(reindexed: list[dict]) -> PartSummary:
+    done = [r["table"] for r in reindexed if r["status"] == "reindexed"]
+    failed = [r["table"] for r in reindexed if r["status"] not in ("reindexed", "deferred", "skipped")]
+    flags = [f"reindex FAILED for {', '.join(failed)}"] if failed else []
+    return flags + _not_done_flags("reindex", reindexed), [f"{text.plural(len(done), 'table')} reindexed"]
+
+
+def _analyze_summary(analyzed: list[dict]) -> PartSummary:
+    flags = _not_done_flags("ANALYZE", analyzed)
+    if any(a["status"] not in ("analyzed", "skipped") for a in analyzed):
+        flags.append("ANALYZE incomplete")
+    return flags, []
+
+
+def _invalid_summary(invalid: dict) -> PartSummary:
+    if invalid["remaining"]:
+        return [f"{text.plural(len(invalid['remaining']), 'INVALID index', 'INVALID indexes')} left"], []
+    dropped = sum(1 for i in invalid["indexes"] if i["status"] == "dropped")
+    return [], ["no invalid index" + (f" ({text.num(dropped)} dropped)" if dropped else "")]
+
+
+def _cleanup_summary(cleanup: dict) -> PartSummary:
+    verb = "archived" if cleanup["mode"] == "archive" else "deleted"
+    if cleanup.get("dry_run"):
+        return [], [
+            f"DRY RUN: {text.plural(cleanup['enrollments']['would_move'], 'completed enrollment')} "
+            f"would be {verb}"
+        ]
+    return [], [f"{text.plural(cleanup['enrollments']['moved'], 'completed enrollment')} {verb} (reconciled)"]
+
+
+def _workflows_summary(workflows: dict) -> PartSummary:
+    if workflows["rising"]:
+        return [f"workflow errors rising: {', '.join(workflows['rising'][:3])}"], []
+    return [], [f"{text.plural(workflows['error_count'], 'workflow error')} ({workflows['trend']})"]
+
+
+# Each part's task id -> what the summary line says when it did not report (a flag), and what it
+# says of its result; in the order of the summary.
+SUMMARY_LINES: dict[str, tuple[str, Callable[[Any], PartSummary]]] = {
+    "reindex_tables": ("reindex did not run", _reindex_summary),
+    "analyze_tables": ("ANALYZE incomplete", _analyze_summary),
+    "invalid_indexes": ("invalid indexes not checked", _invalid_summary),
+    "cleanup_completed_enrollments": ("cleanup of completed enrollments FAILED", _cleanup_summary),
+    "review_slow_workflows": ("workflow review failed", _workflows_summary),
+    "lift_silences": ("silences not lifted", lambda _: ([], [])),
+}
+
+
 def monthly_report(parts: dict[str, Any], *, at: datetime) -> tuple[list[str], str]:
     """Sections and summary line of the monthly maintenance report; a part is None when its task
     failed before reporting (the report says so and the summary starts with ATTENTION)."""
     flags, fine = [], []
-    reindexed, analyzed = parts.get("reindex_tables"), parts.get("analyze_tables")
-    if reindexed is None:
-        flags.append("reindex did not run")
-    else:
-        done = [r["table"] for r in reindexed if r["status"] == "reindexed"]
-        failed = [r["table"] for r in reindexed if r["status"] != "reindexed"]
-        if failed:
-            flags.append(f"reindex FAILED for {', '.join(failed)}")
-        fine.append(f"{text.plural(len(done), 'table')} reindexed")
-    if analyzed is None or any(a["status"] != "analyzed" for a in analyzed):
-        flags.append("ANALYZE incomplete")
-    invalid = parts.get("invalid_indexes")
-    if invalid is None:
-        flags.append("invalid indexes not checked")
-    elif invalid["remaining"]:
-        flags.append(f"{text.plural(len(invalid['remaining']), 'INVALID index', 'INVALID indexes')} left")
-    else:
-        dropped = sum(1 for i in invalid["indexes"] if i["status"] == "dropped")
-        fine.append("no invalid index" + (f" ({text.num(dropped)} dropped)" if dropped else ""))
-    cleanup = parts.get("cleanup_completed_enrollments")
-    if cleanup is None:
-        flags.append("cleanup of completed enrollments FAILED")
-    else:
-        verb = "archived" if cleanup["mode"] == "archive" else "deleted"
-        fine.append(
-            f"{text.plural(cleanup['enrollments']['moved'], 'completed enrollment')} {verb} (reconciled)"
-        )
-    workflows = parts.get("review_slow_workflows")
-    if workflows is None:
-        flags.append("workflow review failed")
-    elif workflows["rising"]:
-        flags.append(f"workflow errors rising: {', '.join(workflows['rising'][:3])}")
-    else:
-        fine.append(f"{text.plural(workflows['error_count'], 'workflow error')} ({workflows['trend']})")
-    if parts.get("lift_silences") is None:
-        flags.append("silences not lifted")
+    for part, (not_reported, summarize) in SUMMARY_LINES.items():
+        result = parts.get(part)
+        part_flags, part_fine = ([not_reported], []) if result is None else summarize(result)
+        flags += part_flags
+        fine += part_fine
     summary = "; ".join(([f"ATTENTION: {', '.join(flags)}"] if flags else []) + fine)
     headline = [
         f"*Monthly maintenance* of {at.date().isoformat()} (run {text.minute(at.isoformat())})",
@@ -236,10 +323,10 @@ def monthly_report(parts: dict[str, Any], *, at: datetime) -> tuple[list[str], s
     ]
     sections = [
         text.fit(headline, []),
-        index_text(reindexed, analyzed),
-        invalid_text(invalid),
-        cleanup_text(cleanup),
-        workflows_text(workflows),
+        index_text(parts.get("reindex_tables"), parts.get("analyze_tables")),
+        invalid_text(parts.get("invalid_indexes")),
+        cleanup_text(parts.get("cleanup_completed_enrollments")),
+        workflows_text(parts.get("review_slow_workflows")),
         silences_text(parts.get("lift_silences")),
         text.reminders_text(MONTHLY_CHECKLIST_BY_HAND, "Monthly"),
     ]

@@ -15,7 +15,8 @@ Annual (runbook 7 "Annually", "Archive old data (> 1 year)"):
 
     plan_archive() -> archive_old_data(plan) -> archive_report(result)
 
-Every task takes the run's instant from its context (windows.run_time), never from the clock, and
+Every task takes the run's instant from its context (windows.run_time), never from the clock (the
+cleanup's age guard excepted: it also checks the wall clock, see core.archiving.wall_clock), and
 reads the Variable `nurture_ops_maintenance` when it runs (never at parse time). Nothing here
 blocks the sending system: rebuilds are CONCURRENTLY, every connection has a lock_timeout, and
 the archive moves rows in short batches.
@@ -33,9 +34,10 @@ from airflow.sdk import TriggerRule, get_current_context, task
 from nurture_ops.alerting import state as alert_state
 from nurture_ops.alerting.notify import post_report
 from nurture_ops.core import db
-from nurture_ops.core.archiving import ARCHIVE_STATEMENT_TIMEOUT_MS
+from nurture_ops.core.archiving import ARCHIVE_STATEMENT_TIMEOUT_MS, BatchLimits, check_dry_run
 from nurture_ops.core.catalog import get_check
-from nurture_ops.core.settings import load_maintenance_settings, maintenance_setting
+from nurture_ops.core.errors import rejected_input
+from nurture_ops.core.settings import load_maintenance_settings
 from nurture_ops.core.windows import run_time
 from nurture_ops.monthly_maintenance import cleanup, indexes
 from nurture_ops.monthly_maintenance.report import monthly_report
@@ -55,8 +57,9 @@ RETRY_DELAY_S = 5.0
 
 
 def _maintenance_connect(lock_timeout_ms: int):
-    """What maintenance.py opens its own autocommit connections from: the `leads_db` connection."""
-    return functools.partial(db.connect, autocommit=True, lock_timeout_ms=lock_timeout_ms)
+    """What indexes.py opens its own autocommit connections from: `leads_db_maintenance` if defined, else
+    `leads_db`."""
+    return functools.partial(db.connect, purpose="maintain", autocommit=True, lock_timeout_ms=lock_timeout_ms)
 
 
 def _publish_then_check(result: Any, problems: list[str], what: str) -> Any:
@@ -83,7 +86,7 @@ def _silence_alerts(alert_keys: list[str], hours: int) -> list[int]:
     at = run_time(context)
     ends_at = at + timedelta(hours=hours)
     reason = f"monthly maintenance {context['run_id']}"
-    with db.connect() as conn:
+    with db.connect(purpose="write") as conn:
         alert_state.ensure_schema(conn)
         ids = [
             alert_state.add_silence(
@@ -123,7 +126,7 @@ def lift_silences(silence_ids: list[int] | None) -> dict:
     ids = list(silence_ids or [])
     at = run_time(context)
     lifted_at = lift_instant(silence, now=datetime.now(UTC)) if silence else at
-    with db.connect() as conn:
+    with db.connect(purpose="write") as conn:
         for silence_id in ids:
             alert_state.end_silence(conn, silence_id, at=lifted_at)
     log.info("Lifted silences %s at %s", ids, lifted_at)
@@ -133,6 +136,11 @@ def lift_silences(silence_ids: list[int] | None) -> dict:
         "starts_at": silence.get("starts_at"),
         "lifted_at": lifted_at.isoformat(),
     }
+
+
+# A transaction open this long (holding a snapshot or a lock on the table) defers the table's
+# rebuild: it would make REINDEX CONCURRENTLY wait after its build and throw the work away.
+LONG_TRANSACTION_S = indexes.DEFAULT_LONG_TRANSACTION_S
 
 
 def _compact_reindex(result: dict) -> dict:
@@ -146,16 +154,31 @@ def _compact_reindex(result: dict) -> dict:
         "size_after_bytes",
         "leftovers_dropped",
         "invalid_indexes",
+        "reason",
+        "fix",
+        "owner",
+        "warnings",
         "error",
     )
-    return {k: result.get(k) for k in keep} | {"notices": result.get("notices", [])[:3]}
+    return {k: result.get(k) for k in keep} | {
+        "notices": result.get("notices", [])[:3],
+        "blockers": result.get("blockers", [])[: indexes.BLOCKERS_NAMED],
+    }
+
+
+def _not_done(result: dict) -> str:
+    """A table the task did not do, for its failure message: failed, deferred or skipped."""
+    if result["status"] in ("deferred", "skipped"):
+        return f"{result['table']}: {result['status']}: {result['reason']}"
+    return f"{result['table']}: {result['error']}"
 
 
 @task(task_id="reindex_tables")
 def reindex_tables(tables: list[str]) -> list[dict]:
     """Runbook "Rebuild indexes", online: REINDEX TABLE CONCURRENTLY each table in turn
-    (autocommit, lock_timeout, retried on lock timeouts); fails after all tables if one failed."""
-    lock_timeout_ms = maintenance_setting(load_maintenance_settings(), "lock_timeout_ms")
+    (autocommit, lock_timeout, retried on lock timeouts; deferred behind a long transaction,
+    skipped when the role does not own the table); fails after all tables if one was not rebuilt."""
+    lock_timeout_ms = load_maintenance_settings("lock_timeout_ms").lock_timeout_ms
     results = indexes.reindex_tables(
         _maintenance_connect(lock_timeout_ms),
         tables,
@@ -163,22 +186,24 @@ def reindex_tables(tables: list[str]) -> list[dict]:
         log=log.info,
         attempts=ATTEMPTS,
         retry_delay_s=RETRY_DELAY_S,
+        long_transaction_s=LONG_TRANSACTION_S,
     )
     compact = [_compact_reindex(r) for r in results]
-    problems = [f"{r['table']}: {r['error']}" for r in compact if r["status"] != "reindexed"]
+    problems = [_not_done(r) for r in compact if r["status"] != "reindexed"]
     return _publish_then_check(compact, problems, "reindex failed")
 
 
 @task(task_id="invalid_indexes")
-def invalid_indexes() -> dict:
+def invalid_indexes(tables: list[str] | None = None) -> dict:
     """INVALID indexes after the rebuild: `_ccnew`/`_ccold` leftovers of a failed concurrent
     rebuild are dropped (DROP INDEX CONCURRENTLY) only if the Variable says
-    {"drop_invalid_indexes": true}; every invalid index is reported."""
-    values = load_maintenance_settings()
-    drop = maintenance_setting(values, "drop_invalid_indexes")
-    lock_timeout_ms = maintenance_setting(values, "lock_timeout_ms")
-    with db.connect() as conn:
-        found = indexes.find_invalid_indexes(conn)
+    {"drop_invalid_indexes": true}; every invalid index is reported, and the leftovers on the
+    TOAST tables (pg_toast) of `tables` (default: the maintained tables) too."""
+    tables = list(tables or indexes.DEFAULT_TABLES)
+    settings = load_maintenance_settings("drop_invalid_indexes", "lock_timeout_ms")
+    drop, lock_timeout_ms = settings.drop_invalid_indexes, settings.lock_timeout_ms
+    with db.connect(purpose="read") as conn:
+        found = indexes.find_invalid_indexes(conn, tables)
     leftovers = [i for i in found if (i["is_ccnew"] or i["is_ccold"]) and not i["build_in_progress"]]
     dropped: list[dict] = []
     if drop and leftovers:
@@ -190,8 +215,8 @@ def invalid_indexes() -> dict:
             attempts=ATTEMPTS,
             retry_delay_s=RETRY_DELAY_S,
         )
-    with db.connect() as conn:
-        remaining = {i["qualified_name"] for i in indexes.find_invalid_indexes(conn)}
+    with db.connect(purpose="read") as conn:
+        remaining = {i["qualified_name"] for i in indexes.find_invalid_indexes(conn, tables)}
     status = {d["index"]: d for d in dropped}
     report = []
     for index in found:
@@ -201,6 +226,7 @@ def invalid_indexes() -> dict:
             {
                 "index": name,
                 "table": index["table_name"],
+                "toast": index["is_toast"],
                 "size_bytes": index["size_bytes"],
                 "leftover": index in leftovers,
                 "build_in_progress": index["build_in_progress"],
@@ -216,8 +242,9 @@ def invalid_indexes() -> dict:
 
 @task(task_id="analyze_tables")
 def analyze_tables(tables: list[str]) -> list[dict]:
-    """Runbook "Update statistics": ANALYZE each table after the rebuild."""
-    lock_timeout_ms = maintenance_setting(load_maintenance_settings(), "lock_timeout_ms")
+    """Runbook "Update statistics": ANALYZE each table after the rebuild; fails after all
+    tables if one was not analyzed (failed, or skipped: not the owner)."""
+    lock_timeout_ms = load_maintenance_settings("lock_timeout_ms").lock_timeout_ms
     results = indexes.analyze_tables(
         _maintenance_connect(lock_timeout_ms),
         tables,
@@ -226,7 +253,7 @@ def analyze_tables(tables: list[str]) -> list[dict]:
         attempts=ATTEMPTS,
         retry_delay_s=RETRY_DELAY_S,
     )
-    problems = [f"{r['table']}: {r['error']}" for r in results if r["status"] != "analyzed"]
+    problems = [_not_done(r) for r in results if r["status"] != "analyzed"]
     return _publish_then_check(results, problems, "analyze failed")
 
 
@@ -234,23 +261,31 @@ def analyze_tables(tables: list[str]) -> list[dict]:
 def cleanup_completed_enrollments() -> dict:
     """Runbook "Clean up completed enrollments > 90 days": completed_at more than 90 days before
     the run, moved in batches to lead_campaign_enrollments_archive (or deleted, Variable
-    cleanup_mode "delete"), each batch one transaction; reconciled; progress in the log."""
+    cleanup_mode "delete"), each batch one transaction; reconciled; progress in the log.
+    The param dry_run (true or false only, default false) counts what would move and changes
+    nothing. A run dated in the future is refused (not retried): "90 days before the run" is
+    measured from the earlier of the run's date and today."""
     context = get_current_context()
-    values = load_maintenance_settings()
-    mode = maintenance_setting(values, "cleanup_mode")
-    batch_size = maintenance_setting(values, "cleanup_batch_size")
-    lock_timeout_ms = maintenance_setting(values, "lock_timeout_ms")
+    settings = load_maintenance_settings("cleanup_mode", "cleanup_batch_size", "lock_timeout_ms")
     at = run_time(context)
+    with rejected_input():
+        dry_run = check_dry_run(context["params"].get("dry_run", False))
+        older_than = cleanup.completed_enrollments_cutoff(at)
     with db.connect(
-        autocommit=True, statement_timeout_ms=ARCHIVE_STATEMENT_TIMEOUT_MS, lock_timeout_ms=lock_timeout_ms
+        purpose="maintain",
+        autocommit=True,
+        statement_timeout_ms=ARCHIVE_STATEMENT_TIMEOUT_MS,
+        lock_timeout_ms=settings.lock_timeout_ms,
     ) as conn:
         return cleanup.cleanup_completed_enrollments(
             conn,
-            older_than=cleanup.completed_enrollments_cutoff(at),
-            batch_size=batch_size,
+            older_than=older_than,
+            batch_size=settings.cleanup_batch_size,
             run_id=context["run_id"],
             archived_at=at,
-            mode=mode,
+            mode=settings.cleanup_mode,
+            dry_run=dry_run,
+            limits=BatchLimits(lock_timeout_ms=settings.lock_timeout_ms),
             log=log.info,
         )
 
@@ -260,7 +295,7 @@ def review_slow_workflows() -> dict:
     """Runbook "Review and optimize slow workflows": error counts and trends per workflow over the
     month ending at the run's time, with the executions' mean and max duration."""
     at = run_time(get_current_context())
-    with db.connect() as conn:
+    with db.connect(purpose="read") as conn:
         return review_workflow_errors(conn, at=at)
 
 

@@ -62,7 +62,10 @@ def _capacity_line(key: str, m: dict) -> str:
     if m["status"] == "over_limit":
         when = "limit reached"
     elif m.get("projected_limit_date"):
-        when = f"limit projected {m['projected_limit_date']} (in {text.num(m['days_to_limit'], 0)} days)"
+        when = (
+            f"limit projected {text.escape(m['projected_limit_date'])} "
+            f"(in {text.num(m['days_to_limit'], 0)} days)"
+        )
     else:
         when = "no limit date (not growing, or beyond 100 years)"
     flag = text.WARN + " " if m["status"] in ("over_limit", "act") else ""
@@ -91,7 +94,8 @@ def capacity_text(result: dict) -> str:
             CAPACITY_NAMES.get(k, k) for k in order if key in (metrics[k].get("scaling") or [])
         )
         tail.append(
-            f"*{spec['section']}* (for {applies}; trigger: {text.escape(spec['trigger'])}): {text.numbered(spec['actions'])}"
+            f"*{text.escape(spec['section'])}* (for {applies}; trigger: {text.escape(spec['trigger'])}): "
+            f"{text.numbered(spec['actions'])}"
         )
     if not tail:
         tail.append("No scaling action needed before the next audit.")
@@ -124,7 +128,7 @@ def schema_text(result: dict) -> str:
     counts = (
         f"{text.num(result['tables']['expected'])} tables, {text.num(result['columns']['expected'])} columns, "
         f"{text.num(result['indexes']['expected'])} indexes, {text.num(result['constraints']['expected'])} constraints "
-        f"from {', '.join(result.get('schema_files', [])) or 'the schema files'}"
+        f"from {', '.join(text.escape(f) for f in result.get('schema_files', [])) or 'the schema files'}"
     )
     problems = schema_problems(result)
     if not problems:
@@ -158,7 +162,8 @@ def recovery_text(result: dict) -> str:
         return text.fit(
             [
                 title,
-                f"{text.OK} Last workflow export {result['last_export']} ({text.plural(age, 'day')} before the run, "
+                f"{text.OK} Last workflow export {text.escape(result['last_export'])} "
+                f"({text.plural(age, 'day')} before the run, "
                 f"&lt;= {limit}) under {where}",
             ],
             [],
@@ -166,7 +171,8 @@ def recovery_text(result: dict) -> str:
     return text.fit(
         [
             title,
-            f"{text.WARN} Last workflow export {result['last_export']} is {text.plural(age, 'day')} old (&gt; {limit}) "
+            f"{text.WARN} Last workflow export {text.escape(result['last_export'])} is "
+            f"{text.plural(age, 'day')} old (&gt; {limit}) "
             f"under {where}: the weekly export is not running or failing.",
             "Check nurture_weekly_review.export_workflow_definitions and the `n8n_api` connection.",
         ],
@@ -216,12 +222,7 @@ def quarterly_report(
             attention.append(f"last workflow export {text.plural(recovery['age_days'], 'day')} old")
         else:
             fine.append(f"last workflow export {text.plural(recovery['age_days'], 'day')} old")
-    missing = [p for p in QUARTERLY_PARTS if parts.get(p) is None]
-    if missing:
-        why = (
-            "database unreachable" if database is not None and not database.get("ok", True) else "task failed"
-        )
-        attention.append(f"not reviewed ({why}): {', '.join(missing)}")
+    attention += text.not_reviewed(parts, QUARTERLY_PARTS, database)
     summary = "; ".join(attention + fine)
     if attention:
         summary = f"ATTENTION: {summary}"
@@ -236,12 +237,7 @@ def quarterly_report(
         "schema_readiness": schema_text,
         "recovery_readiness": recovery_text,
     }
-    sections = [text.fit(headline, [])]
-    for part, render in renderers.items():
-        result = parts.get(part)
-        sections.append(
-            render(result)
-            if result is not None
-            else text.not_run_text(TITLES[part], text.missing_reason(part in DATABASE_PARTS, database))
-        )
+    sections = text.part_sections(
+        headline, parts, renderers, titles=TITLES, database_parts=DATABASE_PARTS, database=database
+    )
     return sections, summary

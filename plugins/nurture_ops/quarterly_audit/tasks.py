@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.sdk import TriggerRule, get_current_context, task
 
-from nurture_ops.alerting.notify import post_report
+from nurture_ops.alerting.notify import post_parts_report
 from nurture_ops.core import db
 from nurture_ops.core.settings import load_backup_url
 from nurture_ops.core.windows import Window, quarter_window, run_time
@@ -25,14 +25,14 @@ def _quarter() -> Window:
 def capacity_review() -> dict:
     """Runbook 5 "Current Capacity": level, growth and projected date for each limit."""
     quarter = _quarter()
-    with db.connect() as conn:
+    with db.connect(purpose="read") as conn:
         return capacity.capacity_review(conn, as_of=quarter.end, quarter_start=quarter.start)
 
 
 @task
 def schema_readiness() -> dict:
     """Runbook 6 "Verify all tables present", "Run schema validation queries"."""
-    with db.connect() as conn:
+    with db.connect(purpose="read") as conn:
         return schema.schema_readiness(conn)
 
 
@@ -46,10 +46,4 @@ def recovery_readiness() -> dict:
 @task(trigger_rule=TriggerRule.ALL_DONE)
 def audit_summary() -> str:
     """One [INFO] "Quarterly audit" message, whatever failed upstream."""
-    ti = get_current_context()["ti"]
-    sections, summary = quarterly_report(
-        {part: ti.xcom_pull(task_ids=part) for part in QUARTERLY_PARTS},
-        quarter=_quarter(),
-        database=ti.xcom_pull(task_ids="probe_database", key="probe"),
-    )
-    return post_report("Quarterly audit", sections, summary=summary)
+    return post_parts_report("Quarterly audit", quarterly_report, QUARTERLY_PARTS, quarter=_quarter())

@@ -1,6 +1,7 @@
 """nurture_weekly_review: query, scheduler and sender performance, unsubscribe feedback, and the
 N8n workflow export."""
 
+from nurture_ops.weekly_review.docs import doc_md as doc_md
 from nurture_ops.weekly_review.tasks import (
     export_workflow_definitions,
     query_performance,

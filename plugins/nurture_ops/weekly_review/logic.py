@@ -12,6 +12,7 @@ week_end)) and returns a small JSON-friendly dict (datetimes as ISO strings) for
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -91,6 +92,35 @@ def _window(week_start: datetime | date, week_end: datetime | date) -> dict[str,
     if end <= start:
         raise ValueError(f"week_end ({end.isoformat()}) must be after week_start ({start.isoformat()})")
     return {"week_start": start, "week_end": end}
+
+
+def _iso_window(params: dict[str, Any]) -> dict[str, str]:
+    return {"week_start": _iso(params["week_start"]), "week_end": _iso(params["week_end"])}
+
+
+def _per_minute(
+    conn: psycopg.Connection,
+    sql_file: str,
+    params: dict[str, Any],
+    *,
+    summary: Callable[[dict], dict[str, Any]],
+    minute: Callable[[dict], dict[str, Any]],
+    advice: tuple[str, ...],
+) -> dict[str, Any]:
+    """A per-minute measure of the window. Its SQL returns the window's totals first (minute NULL),
+    then the worst WORST_MINUTES minutes; the result is `summary(totals)`, then "worst_minutes"
+    (each minute in UTC ISO, then `minute(row)`), then `advice` when a minute missed the target."""
+    rows = db.fetch_all(conn, sql_file, {**params, "worst_limit": WORST_MINUTES})
+    total = rows[0]
+    result = {
+        **summary(total),
+        "worst_minutes": [
+            {"minute": _iso(row["minute"]), **minute(row)} for row in rows if row["minute"] is not None
+        ],
+    }
+    if total["minutes_missing_target"]:
+        result["advice"] = list(advice)
+    return result
 
 
 def _savepoint_fetch(conn: psycopg.Connection, sql_file: str, params: dict | None = None) -> list[dict]:
@@ -230,17 +260,27 @@ def scheduler_performance(
     header). Returns the counts, the minutes missing the target and the worst 5 minutes by load
     (duration / allowed).
     """
-    params = {
-        **_window(week_start, week_end),
-        "workflow_name": workflow_name,
-        "target_seconds": batch_target_seconds,
-        "worst_limit": WORST_MINUTES,
-    }
-    rows = db.fetch_all(conn, "review/measure_scheduler_processing_time.sql", params)
-    total = rows[0]
-    worst = [
-        {
-            "minute": _iso(row["minute"]),
+    window = _window(week_start, week_end)
+    return _per_minute(
+        conn,
+        "review/measure_scheduler_processing_time.sql",
+        {**window, "workflow_name": workflow_name, "target_seconds": batch_target_seconds},
+        summary=lambda total: {
+            "workflow": workflow_name,
+            **_iso_window(window),
+            "target": {"enrollments": 1000, "seconds": batch_target_seconds},
+            "measure": "seconds per 1,000 enrollments = duration_ms / items_processed of each run; "
+            "a run may take the target for up to 1,000 enrollments, proportionally more for bigger "
+            "batches",
+            "runs": total["runs"],
+            "unmeasured_runs": total["unmeasured_runs"],
+            "minutes_measured": total["minutes_measured"],
+            "minutes_missing_target": total["minutes_missing_target"],
+            "enrollments_processed": int(total["enrollments_processed"]),
+            "total_duration_seconds": _rounded(total["total_duration_seconds"]),
+            "seconds_per_1000": _rounded(total["overall_seconds_per_1000"]),
+        },
+        minute=lambda row: {
             "executions": row["executions"],
             "enrollments_processed": int(row["minute_enrollments_processed"]),
             "duration_seconds": _rounded(row["minute_duration_seconds"]),
@@ -249,30 +289,9 @@ def scheduler_performance(
             "allowed_seconds": _rounded(row["allowed_seconds"]),
             "load": _rounded(row["load"]),
             "misses_target": row["misses_target"],
-        }
-        for row in rows
-        if row["minute"] is not None
-    ]
-    result: dict[str, Any] = {
-        "workflow": workflow_name,
-        "week_start": _iso(params["week_start"]),
-        "week_end": _iso(params["week_end"]),
-        "target": {"enrollments": 1000, "seconds": batch_target_seconds},
-        "measure": "seconds per 1,000 enrollments = duration_ms / items_processed of each run; "
-        "a run may take the target for up to 1,000 enrollments, proportionally more for bigger "
-        "batches",
-        "runs": total["runs"],
-        "unmeasured_runs": total["unmeasured_runs"],
-        "minutes_measured": total["minutes_measured"],
-        "minutes_missing_target": total["minutes_missing_target"],
-        "enrollments_processed": int(total["enrollments_processed"]),
-        "total_duration_seconds": _rounded(total["total_duration_seconds"]),
-        "seconds_per_1000": _rounded(total["overall_seconds_per_1000"]),
-        "worst_minutes": worst,
-    }
-    if total["minutes_missing_target"]:
-        result["advice"] = list(SCHEDULER_ADVICE)
-    return result
+        },
+        advice=SCHEDULER_ADVICE,
+    )
 
 
 def sender_performance(
@@ -289,42 +308,32 @@ def sender_performance(
     the SQL file's header for the exact rule. Returns the counts and the worst 5 judged minutes
     by shortfall.
     """
-    params = {
-        **_window(week_start, week_end),
-        "per_minute_target": int(per_minute_target),
-        "worst_limit": WORST_MINUTES,
-    }
-    rows = db.fetch_all(conn, "review/measure_send_rate.sql", params)
-    total = rows[0]
-    worst = [
-        {
-            "minute": _iso(row["minute"]),
+    window = _window(week_start, week_end)
+    return _per_minute(
+        conn,
+        "review/measure_send_rate.sql",
+        {**window, "per_minute_target": int(per_minute_target)},
+        summary=lambda total: {
+            **_iso_window(window),
+            "target_per_minute": int(per_minute_target),
+            "rule": "a minute is judged only when emails were waiting at its start (backlog > 0); it "
+            "misses the target when fewer than LEAST(target, backlog) were sent in it",
+            "minutes_in_window": total["minutes_in_window"],
+            "minutes_with_sends": total["minutes_with_sends"],
+            "minutes_judged": total["minutes_judged"],
+            "minutes_missing_target": total["minutes_missing_target"],
+            "emails_sent": int(total["emails_sent"]),
+            "peak_sent_per_minute": int(total["peak_sent_per_minute"]),
+            "peak_backlog": int(total["peak_backlog"] or 0),
+        },
+        minute=lambda row: {
             "sent": row["sent"],
             "backlog_at_start": int(row["backlog_at_start"]),
             "expected": int(row["expected"]),
             "shortfall": int(row["shortfall"]),
-        }
-        for row in rows
-        if row["minute"] is not None
-    ]
-    result: dict[str, Any] = {
-        "week_start": _iso(params["week_start"]),
-        "week_end": _iso(params["week_end"]),
-        "target_per_minute": int(per_minute_target),
-        "rule": "a minute is judged only when emails were waiting at its start (backlog > 0); it "
-        "misses the target when fewer than LEAST(target, backlog) were sent in it",
-        "minutes_in_window": total["minutes_in_window"],
-        "minutes_with_sends": total["minutes_with_sends"],
-        "minutes_judged": total["minutes_judged"],
-        "minutes_missing_target": total["minutes_missing_target"],
-        "emails_sent": int(total["emails_sent"]),
-        "peak_sent_per_minute": int(total["peak_sent_per_minute"]),
-        "peak_backlog": int(total["peak_backlog"] or 0),
-        "worst_minutes": worst,
-    }
-    if total["minutes_missing_target"]:
-        result["advice"] = list(SENDER_ADVICE)
-    return result
+        },
+        advice=SENDER_ADVICE,
+    )
 
 
 def unsubscribe_feedback(
@@ -356,8 +365,7 @@ def unsubscribe_feedback(
             }
         )
     return {
-        "week_start": _iso(params["week_start"]),
-        "week_end": _iso(params["week_end"]),
+        **_iso_window(params),
         "unsubscribes": sum(c["unsubscribes"] for c in campaigns),
         "group_unsubscribes": sum(c["group_unsubscribes"] for c in campaigns),
         "campaigns": campaigns,

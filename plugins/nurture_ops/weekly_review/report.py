@@ -8,6 +8,7 @@ the message's one-line text after "[INFO] Weekly review: ", naming every missed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nurture_ops.core import text
@@ -78,7 +79,18 @@ def query_performance_text(result: dict) -> str:
         tail.append(f"*Runbook:* {SLOW_QUERY_ADVICE}.")
         scaling = result.get("scaling") or {}
         if scaling:
-            tail.append(f"If it persists, *{scaling['section']}*: {text.numbered(scaling['actions'])}")
+            tail.append(
+                f"If it persists, *{text.escape(scaling['section'])}*: {text.numbered(scaling['actions'])}"
+            )
+    return text.fit(head, items, tail)
+
+
+def _per_minute_text(result: dict, head: list[str], minute: Callable[[dict], str], runbook: str) -> str:
+    """A per-minute measure's section (logic._per_minute): `head`, then its worst minutes (each as
+    `minute` words it), then the `runbook` line when a minute missed the target."""
+    items = [minute(m) for m in result.get("worst_minutes", [])[:TOP_ITEMS]]
+    head = head + (["Worst minutes:"] if items else [])
+    tail = [runbook] if result.get("minutes_missing_target", 0) else []
     return text.fit(head, items, tail)
 
 
@@ -105,15 +117,16 @@ def scheduler_text(result: dict) -> str:
         verdict = f"{text.WARN} No run recorded a duration (workflow_executions.duration_ms): cannot judge"
     else:
         verdict = f"{text.OK} All {text.plural(measured, 'measured minute')} on target"
-    items = [
-        f"• {text.WARN + ' ' if m['misses_target'] else ''}{text.minute(m['minute'])}: "
-        f"{text.num(m['enrollments_processed'])} enrollments in {text.num(m['duration_seconds'])} s "
-        f"(allowed {text.num(m['allowed_seconds'])} s, {text.num(m['seconds_per_1000'], 2)} s per 1,000)"
-        for m in result.get("worst_minutes", [])[:TOP_ITEMS]
-    ]
-    head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
-    tail = [f"*Runbook (&gt; {seconds} s per batch):* {text.numbered(SCHEDULER_ADVICE)}"] if missed else []
-    return text.fit(head, items, tail)
+    return _per_minute_text(
+        result,
+        [title, verdict, totals],
+        lambda m: (
+            f"• {text.WARN + ' ' if m['misses_target'] else ''}{text.minute(m['minute'])}: "
+            f"{text.num(m['enrollments_processed'])} enrollments in {text.num(m['duration_seconds'])} s "
+            f"(allowed {text.num(m['allowed_seconds'])} s, {text.num(m['seconds_per_1000'], 2)} s per 1,000)"
+        ),
+        f"*Runbook (&gt; {seconds} s per batch):* {text.numbered(SCHEDULER_ADVICE)}",
+    )
 
 
 def sender_text(result: dict) -> str:
@@ -134,14 +147,15 @@ def sender_text(result: dict) -> str:
         verdict = f"{text.OK} All {text.plural(judged, 'minute')} with a backlog on target"
     else:
         verdict = f"{text.OK} No emails were kept waiting: no minute to judge"
-    items = [
-        f"• {text.WARN + ' ' if w['shortfall'] else ''}{text.minute(w['minute'])}: {text.num(w['sent'])} sent, "
-        f"{text.num(w['backlog_at_start'])} waiting (expected {text.num(w['expected'])}, short by {text.num(w['shortfall'])})"
-        for w in result.get("worst_minutes", [])[:TOP_ITEMS]
-    ]
-    head = [title, verdict, totals] + (["Worst minutes:"] if items else [])
-    tail = [f"*Runbook (&lt; {text.num(target)}/minute):* {text.numbered(SENDER_ADVICE)}"] if missed else []
-    return text.fit(head, items, tail)
+    return _per_minute_text(
+        result,
+        [title, verdict, totals],
+        lambda w: (
+            f"• {text.WARN + ' ' if w['shortfall'] else ''}{text.minute(w['minute'])}: {text.num(w['sent'])} sent, "
+            f"{text.num(w['backlog_at_start'])} waiting (expected {text.num(w['expected'])}, short by {text.num(w['shortfall'])})"
+        ),
+        f"*Runbook (&lt; {text.num(target)}/minute):* {text.numbered(SENDER_ADVICE)}",
+    )
 
 
 def unsubscribe_text(result: dict) -> str:
@@ -278,12 +292,7 @@ def weekly_report(
 ) -> tuple[list[str], str]:
     """Sections (a headline, then one per part) and the summary line of the weekly review."""
     flags, fine = _weekly_flags(parts)
-    missing = [p for p in WEEKLY_PARTS[:4] if parts.get(p) is None]
-    if missing:
-        why = (
-            "database unreachable" if database is not None and not database.get("ok", True) else "task failed"
-        )
-        flags.append(f"not reviewed ({why}): {', '.join(missing)}")
+    flags += text.not_reviewed(parts, WEEKLY_PARTS[:4], database)
     summary = "; ".join(flags + fine)
     headline = [
         f"*Week* {text.minute(week.start.isoformat())} → {text.minute(week.end.isoformat())} (7 days ending at the run)",
@@ -297,13 +306,8 @@ def weekly_report(
         "sender_performance": sender_text,
         "unsubscribe_feedback": unsubscribe_text,
     }
-    sections = [text.fit(headline, [])]
-    for part, render in renderers.items():
-        result = parts.get(part)
-        sections.append(
-            render(result)
-            if result is not None
-            else text.not_run_text(TITLES[part], text.missing_reason(part in DATABASE_PARTS, database))
-        )
+    sections = text.part_sections(
+        headline, parts, renderers, titles=TITLES, database_parts=DATABASE_PARTS, database=database
+    )
     sections.append(export_text(parts.get("export_workflow_definitions"), export_error))
     return sections, summary

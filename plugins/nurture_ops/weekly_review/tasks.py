@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.sdk import TriggerRule, get_current_context, task
 
-from nurture_ops.alerting.notify import post_report
+from nurture_ops.alerting.notify import post_parts_report
 from nurture_ops.core import db
 from nurture_ops.core.settings import load_backup_url
 from nurture_ops.core.windows import Window, run_time, week_window
@@ -25,32 +25,33 @@ def _week() -> Window:
 @task
 def query_performance() -> dict:
     """Runbook 4 "Query Performance Review": slowest statements on the runbook's tables."""
-    with db.connect() as conn:
+    with db.connect(purpose="read") as conn:
         return logic.slow_queries(conn)
+
+
+def _over_the_week(review) -> dict:
+    """Run one review function of weekly_review.logic over the week ending at the run."""
+    week = _week()
+    with db.connect(purpose="read") as conn:
+        return review(conn, week_start=week.start, week_end=week.end)
 
 
 @task
 def scheduler_performance() -> dict:
     """Runbook 4 "Scheduler Performance": Process 1000 enrollments in < 10 seconds."""
-    week = _week()
-    with db.connect() as conn:
-        return logic.scheduler_performance(conn, week_start=week.start, week_end=week.end)
+    return _over_the_week(logic.scheduler_performance)
 
 
 @task
 def sender_performance() -> dict:
     """Runbook 4 "Sender Performance": Send 100 emails per minute."""
-    week = _week()
-    with db.connect() as conn:
-        return logic.sender_performance(conn, week_start=week.start, week_end=week.end)
+    return _over_the_week(logic.sender_performance)
 
 
 @task
 def unsubscribe_feedback() -> dict:
     """Runbook 7 "Review unsubscribe feedback": per campaign, with reasons."""
-    week = _week()
-    with db.connect() as conn:
-        return logic.unsubscribe_feedback(conn, week_start=week.start, week_end=week.end)
+    return _over_the_week(logic.unsubscribe_feedback)
 
 
 @task
@@ -70,10 +71,10 @@ def export_workflow_definitions() -> dict:
 def weekly_summary() -> str:
     """One [INFO] "Weekly review" message, whatever failed upstream."""
     ti = get_current_context()["ti"]
-    sections, summary = weekly_report(
-        {part: ti.xcom_pull(task_ids=part) for part in WEEKLY_PARTS},
+    return post_parts_report(
+        "Weekly review",
+        weekly_report,
+        WEEKLY_PARTS,
         week=_week(),
-        database=ti.xcom_pull(task_ids="probe_database", key="probe"),
         export_error=ti.xcom_pull(task_ids="export_workflow_definitions", key="error"),
     )
-    return post_report("Weekly review", sections, summary=summary)

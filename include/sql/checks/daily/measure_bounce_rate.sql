@@ -1,22 +1,23 @@
 -- Runbook Issue 3 "High Bounce Rate", for one day, with the state of the bounce remediation.
 -- Params: day_start, day_end (timestamptz): the day, half-open, on email_sends.actual_send_time.
 -- A lead is invalid when leads.metadata->>'email_invalid' = 'true'. Only hard bounces
--- (bounce_type = 'hard') invalidate a lead; soft ones (SendGrid 'blocked') never do.
+-- (bounce_type = 'hard') invalidate a lead; soft ones (SendGrid 'blocked') never do, nor does a
+-- hard bounce from before the lead's last reset (metadata.email_valid_since) or to another
+-- address than its current one: the rule of remediation/count_hard_bounce_leads.sql, whose two
+-- counts the remediation metrics below are.
 -- One row:
 --   total                              sends attempted in the day (any status)
 --   bounced                            of those, send_status = 'bounced'
 --   bounce_rate                        bounced * 100 / total, 2 decimals; NULL when total is 0
 --                                      (runbook: target < 5, alert > 10)
 --   hard_bounces, soft_bounces         of the bounced, bounce_type 'hard' / 'soft'
---   hard_bounce_leads_to_invalidate    leads with a hard bounce (any day) not yet marked invalid
---                                      (what remediation/mark_hard_bounce_leads_invalid.sql
---                                      would mark)
+--   hard_bounce_leads_to_invalidate    leads not yet marked invalid with a hard bounce (any day)
+--                                      that counts by the rule: what the daily fix
+--                                      (invalidate_hard_bounce_leads) would mark
 --   active_enrollments_of_invalid_leads
 --                                      'active' or 'paused' enrollments of leads that are marked
---                                      invalid or have a hard bounce (what
---                                      remediation/complete_invalid_email_enrollments.sql would
---                                      complete after the marking); equals
---                                      remediation/count_hard_bounce_leads.sql
+--                                      invalid or about to be: what the daily fix would complete.
+--                                      The two equal remediation/count_hard_bounce_leads.sql
 --   details                            jsonb array, at most 10 leads that bounced in the day and
 --                                      have bounced at least twice in all, most bounces first:
 --                                      {lead_id, organization_id, organization_name, bounce_count,
@@ -33,18 +34,45 @@ WITH day_sends AS (
         AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
 ),
 
-hard_bounce_leads AS (
-    SELECT DISTINCT es.lead_id
-    FROM email_sends AS es
-    WHERE es.bounce_type = 'hard'
+-- The rule, as in remediation/count_hard_bounce_leads.sql (which documents it).
+leads_to_invalidate AS (
+    SELECT l.id
+    FROM leads AS l
+    WHERE
+        (l.metadata ->> 'email_invalid') IS DISTINCT FROM 'true'
+        AND EXISTS (
+            SELECT 1
+            FROM email_sends AS es
+            WHERE
+                es.lead_id = l.id
+                AND es.bounce_type = 'hard'
+                -- sent since the lead's last reset (none recorded: any time)
+                AND (
+                    l.metadata ->> 'email_valid_since' IS NULL
+                    OR COALESCE(es.actual_send_time, es.created_at) >= CAST(
+                        JSONB_PATH_QUERY_FIRST(
+                            TO_JSONB(REGEXP_REPLACE(l.metadata ->> 'email_valid_since', '[Zz]$', '+00:00')),
+                            '$.datetime()',
+                            CAST('{}' AS jsonb),
+                            TRUE
+                        ) #>> '{}' AS timestamptz
+                    )
+                )
+                -- to the lead's current address (the bounce event names another one: not counted)
+                AND NOT EXISTS (
+                    SELECT 1
+                    FROM email_events AS ee
+                    WHERE
+                        ee.email_send_id = es.id
+                        AND ee.event_type IN ('bounce', 'dropped')
+                        AND LOWER(TRIM(ee.payload ->> 'email')) <> LOWER(TRIM(l.email))
+                )
+        )
 ),
 
 to_invalidate AS (
     SELECT COUNT(*) AS hard_bounce_leads_to_invalidate
-    FROM leads AS l
-    WHERE
-        l.id IN (SELECT h.lead_id FROM hard_bounce_leads AS h)
-        AND (l.metadata ->> 'email_invalid') IS DISTINCT FROM 'true'
+    FROM leads_to_invalidate
 ),
 
 open_enrollments AS (
@@ -53,7 +81,7 @@ open_enrollments AS (
     WHERE
         lce.status IN ('active', 'paused')
         AND (
-            lce.lead_id IN (SELECT h.lead_id FROM hard_bounce_leads AS h)
+            lce.lead_id IN (SELECT t.id FROM leads_to_invalidate AS t)
             OR lce.lead_id IN (
                 SELECT l.id
                 FROM leads AS l

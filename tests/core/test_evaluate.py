@@ -1,4 +1,4 @@
-"""Pure tests of the catalog, threshold overrides, evaluation and message building (no Airflow run)."""
+"""Pure tests of the catalog, evaluation and message building (no Airflow run)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from nurture_ops.alerting.notify import alert_message, alert_text
 from nurture_ops.core.catalog import CHECKS, Threshold, get_check
 from nurture_ops.core.evaluate import evaluate
-from nurture_ops.core.settings import InvalidOverride, build_settings
 from nurture_ops.core.sql import sql_root
 from nurture_ops.core.text import fmt
 
@@ -72,56 +71,6 @@ def test_target_and_alert_levels_give_warning_then_critical():
     assert evaluate(check, {"failure_rate": 0.5}).status == "ok"
     assert evaluate(check, {"failure_rate": 5}).status == "warning"
     assert evaluate(check, {"failure_rate": 12}).status == "critical"
-
-
-def test_overrides_apply():
-    settings = build_settings(
-        json.dumps(
-            {
-                "high_email_failure_rate": {"failure_rate": {"alert": 15}},
-                "emails_stuck_queued": {"params": {"stuck_after_minutes": 90}},
-                "repeat_interval_minutes": 60,
-            }
-        ),
-        json.dumps({"pause_sender_workflow": "dry_run"}),
-    )
-    assert settings.check("high_email_failure_rate").thresholds[0].alert == 15
-    assert settings.check("emails_stuck_queued").params["stuck_after_minutes"] == 90
-    assert settings.repeat_interval_minutes == 60
-    assert settings.remediation("pause_sender_workflow")[1] == "dry_run"
-
-
-@pytest.mark.parametrize(
-    ("thresholds", "remediation", "message"),
-    [
-        ("{not json", None, "nurture_ops_thresholds is not valid JSON"),
-        ('["a"]', None, "must be a JSON object"),
-        ('{"no_such_check": {}}', None, "nurture_ops_thresholds.no_such_check: unknown check"),
-        ('{"high_email_failure_rate": {"failure_rat": {"alert": 1}}}', None, "failure_rat: unknown metric"),
-        (
-            '{"high_email_failure_rate": {"failure_rate": {"alert": "ten"}}}',
-            None,
-            "failure_rate.alert must be a finite number",
-        ),
-        (
-            '{"high_email_failure_rate": {"failure_rate": {"alert": 5, "target": 9}}}',
-            None,
-            "past the alert level",
-        ),
-        (
-            '{"emails_stuck_queued": {"params": {"stuck_after": 1}}}',
-            None,
-            "params.stuck_after: unknown parameter",
-        ),
-        ('{"repeat_interval_minutes": 0}', None, "repeat_interval_minutes must be at least 1"),
-        (None, '{"pause_sender_workflow": "yes"}', "mode must be one of apply, dry_run, off"),
-        (None, '{"nope": "apply"}', "nurture_ops_remediation.nope: unknown remediation"),
-        (None, '{"pause_sender_workflow": {"max_rows": -1}}', "max_rows must be a whole number"),
-    ],
-)
-def test_invalid_overrides_are_rejected_with_the_key_named(thresholds, remediation, message):
-    with pytest.raises(InvalidOverride, match=message.replace("(", r"\(").replace(")", r"\)")):
-        build_settings(thresholds, remediation)
 
 
 def test_fmt():
