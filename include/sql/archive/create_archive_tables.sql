@@ -43,3 +43,13 @@ CREATE TABLE IF NOT EXISTS lead_campaign_enrollments_archive (
 );
 CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_archive_completed_at_idx
 ON lead_campaign_enrollments_archive (completed_at);
+
+-- The writer role (include/sql/roles/) reads the archive for the analytics rollup: the creator of
+-- the tables owns them and so may grant it, so the first archive run does not break the rollup.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{{ writer_role }}') THEN
+        GRANT SELECT ON email_sends_archive, email_events_archive TO {{ writer_role }};
+    END IF;
+END
+$$;

@@ -412,12 +412,20 @@ def run_batch(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+# The role the analytics rollup reads the archive as (include/sql/roles/): granted SELECT on the
+# archive tables by whoever creates them, so the first archive run does not lock the rollup out.
+WRITER_ROLE = "nurture_ops_writer"
+
+
 def ensure_archive_tables(conn: psycopg.Connection, tables: Iterable[str] = tuple(LIVE_TO_ARCHIVE)) -> None:
     """Create the three archive tables and their indexes if missing (safe to run concurrently),
     then check that the archives of `tables` (live names) still line up with them."""
     with batch_autocommit(conn):
-        with conn.transaction():
-            db.execute(conn, "archive/create_archive_tables.sql", {})
+        # No DDL when everything exists: CREATE ... IF NOT EXISTS still needs table ownership,
+        # which the maintenance role may lack (see include/sql/roles/050_transfer_table_ownership.sql).
+        if db.fetch_one(conn, "archive/count_missing_archive_objects.sql", {})["missing_objects"]:
+            with conn.transaction():
+                db.execute(conn, "archive/create_archive_tables.sql", {}, writer_role=WRITER_ROLE)
         for live in tables:
             verify_archive_columns(conn, live, LIVE_TO_ARCHIVE[live])
 
