@@ -21,6 +21,11 @@ replaced by an unrelated one is ignored. PostgreSQL is stopped only when this mo
 
 Ports (all on 127.0.0.1): NURTURE_AIRFLOW_PORT (8080), NURTURE_SLACK_SINK_PORT (8765),
 NURTURE_FAKE_N8N_PORT (5678), NURTURE_PG_PORT (54329, see dev/pg.py).
+
+Airflow's metadata lives in the database `airflow` (METADATA_DB) of the same PostgreSQL cluster
+as the lead-nurture data, created if missing and migrated by `airflow db migrate` on every start.
+tests/e2e reuses airflow_env(), airflow_commands(), start_service() and end_session() to boot the
+same components on free ports with a private home and metadata database.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ API_PORT = int(os.environ.get("NURTURE_AIRFLOW_PORT", "8080"))
 SINK_PORT = int(os.environ.get("NURTURE_SLACK_SINK_PORT", "8765"))
 N8N_PORT = int(os.environ.get("NURTURE_FAKE_N8N_PORT", "5678"))
 DEMO_DB = "nurture"
+METADATA_DB = "airflow"  # Airflow's metadata, on the same cluster (psycopg 3 driver)
 ADMIN_USER = "admin"
 # Two cores: a handful of LocalExecutor worker processes, not the default 32.
 PARALLELISM = 4
@@ -59,14 +65,22 @@ BIN = Path(sys.executable).parent
 RUNNER = "stack"  # the PID file of a running `python -m dev.stack run`
 PG_MARKER = "postgres.json"  # written when this module started PostgreSQL
 
+
+def airflow_commands(api_port: int = API_PORT) -> dict[str, list[str]]:
+    """The Airflow components, in start order of FIRST then the scheduler, all on 127.0.0.1."""
+    return {
+        "api_server": [str(BIN / "airflow"), "api-server", "-H", HOST, "-p", str(api_port), "-w", "1"],
+        "scheduler": [str(BIN / "airflow"), "scheduler", "--skip-serve-logs"],
+        "dag_processor": [str(BIN / "airflow"), "dag-processor"],
+        "triggerer": [str(BIN / "airflow"), "triggerer", "--skip-serve-logs"],
+    }
+
+
 SERVICES: dict[str, list[str]] = {
     "slack_sink": [sys.executable, "-m", "dev.slack_sink", "--port", str(SINK_PORT), "--out", str(SLACK_LOG)],
     "fake_n8n": [sys.executable, "-m", "dev.fake_n8n", "--port", str(N8N_PORT), "--api-key", "local-dev-key"],
     "simulator": [sys.executable, "-m", "dev.simulate", "--dsn", pg.dsn(DEMO_DB)],
-    "api_server": [str(BIN / "airflow"), "api-server", "-H", HOST, "-p", str(API_PORT), "-w", "1"],
-    "scheduler": [str(BIN / "airflow"), "scheduler", "--skip-serve-logs"],
-    "dag_processor": [str(BIN / "airflow"), "dag-processor"],
-    "triggerer": [str(BIN / "airflow"), "triggerer", "--skip-serve-logs"],
+    **airflow_commands(),
 }
 # Started at once. The scheduler waits until the api-server answers and the connections are
 # imported: its LocalExecutor workers run tasks, which call the execution API and read connections.
@@ -88,46 +102,90 @@ class Interrupted(Exception):
 # -- Airflow configuration -------------------------------------------------------------------------
 
 
-def jwt_secret() -> str:
+def jwt_secret(home: Path | None = None) -> str:
     """The secret every Airflow component signs and checks JWTs with (task identity tokens, UI/API
     tokens). Components that disagree on it fail every task with 403s; it is created once (64
     random bytes, as HS512 wants) and kept in .local/airflow/jwt_secret (mode 600)."""
-    path = AIRFLOW_HOME / "jwt_secret"
+    home = home or AIRFLOW_HOME
+    path = home / "jwt_secret"
     if path.exists() and path.read_text().strip():
         return path.read_text().strip()
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(secrets.token_urlsafe(64) + "\n")
     return path.read_text().strip()
 
 
-def airflow_env() -> dict[str, str]:
-    """The environment of every Airflow process of the local stack (and of your CLI calls)."""
+def metadata_url(dbname: str = METADATA_DB) -> str:
+    """SQLAlchemy URL of Airflow's metadata database on dev/pg.py's cluster (psycopg 3 driver)."""
+    return f"postgresql+psycopg://{pg.SUPERUSER}@{pg.HOST}:{pg.PORT}/{dbname}"
+
+
+def ensure_metadata_db(dbname: str = METADATA_DB) -> None:
+    """Create the (empty) metadata database if missing; `airflow db migrate` fills it."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+
+def note_old_sqlite() -> None:
+    """Tell a user of an older checkout, once, that .local/airflow/airflow.db is no longer used."""
+    old = AIRFLOW_HOME / "airflow.db"  # where metadata lived before; kept, never read
+    shown = AIRFLOW_HOME / ".sqlite-notice-shown"
+    if not old.exists() or shown.exists():
+        return
+    print(
+        f"  note: Airflow's metadata now lives in PostgreSQL ({metadata_url()}); the old SQLite"
+        f" database {old} is no longer used (connections, variables and run history start afresh"
+        " in PostgreSQL). Delete it whenever you like.",
+        flush=True,
+    )
+    shown.write_text("shown\n")
+
+
+def airflow_env(
+    *,
+    home: Path | None = None,
+    api_port: int | None = None,
+    sink_port: int | None = None,
+    n8n_port: int | None = None,
+    metadata_db: str = METADATA_DB,
+) -> dict[str, str]:
+    """The environment of every Airflow process of the local stack (and of your CLI calls).
+    tests/e2e passes its own home, ports and metadata database."""
+    home = home or AIRFLOW_HOME
+    api_port = api_port or API_PORT
+    sink_port = sink_port or SINK_PORT
+    n8n_port = n8n_port or N8N_PORT
     env = dict(os.environ)
     env.update(
         {
-            "AIRFLOW_HOME": str(AIRFLOW_HOME),
+            "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{API_PORT}/execution/",
-            "AIRFLOW__API__BASE_URL": f"http://{HOST}:{API_PORT}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{api_port}/execution/",
+            "AIRFLOW__API__BASE_URL": f"http://{HOST}:{api_port}",
             "AIRFLOW__API__HOST": HOST,
-            "AIRFLOW__API__PORT": str(API_PORT),
-            "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or jwt_secret(),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET")
+            or jwt_secret(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(metadata_db),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file()),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(home)),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             # The scheduler's health-check server would listen on 0.0.0.0:8974.
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             # Read by airflow_settings.yaml (dev/settings.py) for the local connections.
-            "NURTURE_SLACK_SINK_PORT": str(SINK_PORT),
-            "NURTURE_FAKE_N8N_PORT": str(N8N_PORT),
+            "NURTURE_SLACK_SINK_PORT": str(sink_port),
+            "NURTURE_FAKE_N8N_PORT": str(n8n_port),
             "NURTURE_PG_PORT": str(pg.PORT),
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         }
@@ -143,15 +201,15 @@ def env_exports() -> str:
     return "".join(f"export {key}={shlex.quote(env[key])}\n" for key in sorted(keys))
 
 
-def passwords_file() -> Path:
+def passwords_file(home: Path | None = None) -> Path:
     """Where the simple auth manager keeps the generated password of ADMIN_USER."""
-    return AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+    return (home or AIRFLOW_HOME) / "simple_auth_manager_passwords.json.generated"
 
 
-def login() -> tuple[str, str | None]:
+def login(home: Path | None = None) -> tuple[str, str | None]:
     """(user, password) for the UI; the api-server generates the password on its first start."""
     try:
-        return ADMIN_USER, json.loads(passwords_file().read_text())[ADMIN_USER]
+        return ADMIN_USER, json.loads(passwords_file(home).read_text())[ADMIN_USER]
     except (OSError, ValueError, KeyError):
         return ADMIN_USER, None
 
@@ -261,17 +319,27 @@ def service_pid(name: str) -> int | None:
     return None
 
 
-def start_service(name: str, env: dict[str, str]) -> subprocess.Popen:
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with (LOG_DIR / f"{name}.log").open("ab") as log:
+def start_service(
+    name: str, env: dict[str, str], *, command: list[str] | None = None, log_dir: Path | None = None
+) -> subprocess.Popen:
+    """Start service `name` in a session of its own. With `command` and `log_dir` (tests/e2e) no
+    PID file is written: the caller ends the session itself (end_session(proc.pid))."""
+    log_dir = log_dir or LOG_DIR
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name}.log").open("ab") as log:
         # A session of its own: Ctrl-C in the terminal does not reach it (`run` stops the services
         # in order), and `stop` finds every process it forked by the session id.
         proc = subprocess.Popen(
-            SERVICES[name], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command or SERVICES[name],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    _write_record(name, proc.pid)
-    print(f"  {name}: started (pid {proc.pid}, log {LOG_DIR / (name + '.log')})", flush=True)
+    if command is None:
+        _write_record(name, proc.pid)
+    print(f"  {name}: started (pid {proc.pid}, log {log_dir / (name + '.log')})", flush=True)
     return proc
 
 
@@ -488,25 +556,27 @@ def check_ports() -> None:
             )
 
 
-def _log_tail(name: str, lines: int = 15) -> str:
+def _log_tail(name: str, lines: int = 15, log_dir: Path | None = None) -> str:
     try:
-        return "\n".join((LOG_DIR / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+        path = (log_dir or LOG_DIR) / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
 
 
-def _check_alive(procs: dict[str, subprocess.Popen]) -> None:
+def _check_alive(procs: dict[str, subprocess.Popen], log_dir: Path | None = None) -> None:
+    log_dir = log_dir or LOG_DIR
     for name, proc in procs.items():
         code = proc.poll()
         if code is not None:
             raise SystemExit(
-                f"{name} exited with code {code} during start-up; end of {LOG_DIR / (name + '.log')}:\n"
-                + _log_tail(name)
+                f"{name} exited with code {code} during start-up; end of {log_dir / (name + '.log')}:\n"
+                + _log_tail(name, log_dir=log_dir)
             )
 
 
-def health() -> dict | None:
-    url = f"http://{HOST}:{API_PORT}/api/v2/monitor/health"
+def health(port: int | None = None) -> dict | None:
+    url = f"http://{HOST}:{port or API_PORT}/api/v2/monitor/health"
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             return json.loads(response.read())
@@ -514,8 +584,8 @@ def health() -> dict | None:
         return None
 
 
-def healthy_report() -> dict | None:
-    report = health()
+def healthy_report(port: int | None = None) -> dict | None:
+    report = health(port)
     return report if is_healthy(report) else None
 
 
@@ -526,15 +596,19 @@ def is_healthy(report: dict | None) -> bool:
     )
 
 
-def wait_for(check, procs: dict[str, subprocess.Popen], what: str, timeout: float = 180.0):
+def wait_for(
+    check, procs: dict[str, subprocess.Popen], what: str, timeout: float = 180.0, log_dir: Path | None = None
+):
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
-        _check_alive(procs)
+        _check_alive(procs, log_dir)
         if time.monotonic() > deadline:
-            raise SystemExit(f"{what} did not happen within {timeout:.0f} s; see the logs in {LOG_DIR}")
+            raise SystemExit(
+                f"{what} did not happen within {timeout:.0f} s; see the logs in {log_dir or LOG_DIR}"
+            )
         time.sleep(0.5)
 
 
@@ -608,8 +682,10 @@ def run() -> None:
             print("  (stopped the leftovers of an earlier run)", flush=True)
         check_ports()
         start_database()
+        ensure_metadata_db()
+        note_old_sqlite()
         env.update(airflow_env())
-        print("  airflow: migrating the metadata database", flush=True)
+        print(f"  airflow: migrating the metadata database ({metadata_url()})", flush=True)
         if helper(str(BIN / "airflow"), "db", "migrate").wait() != 0:
             raise SystemExit("`airflow db migrate` failed; see the messages above")
         print("  airflow: importing connections, variables and pools from airflow_settings.yaml", flush=True)

@@ -182,3 +182,27 @@ def test_env_exports_point_a_shell_at_the_stack(local):
     assert home == str(local / "airflow")
     assert api == f"http://127.0.0.1:{stack.API_PORT}/execution/"
     assert pythonpath.split(os.pathsep) == [str(stack.REPO / "plugins"), str(stack.REPO)]
+
+
+def test_metadata_lives_in_postgresql_and_an_old_sqlite_db_is_noted_once(local, capsys):
+    env = stack.airflow_env()
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+        f"postgresql+psycopg://postgres@127.0.0.1:{pg.PORT}/{stack.METADATA_DB}"
+    )
+    other = stack.airflow_env(home=local / "e2e", api_port=18080, metadata_db="airflow_x")
+    assert other["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("/airflow_x")
+    assert other["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert other["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(
+        stack.passwords_file(local / "e2e")
+    )
+
+    stack.note_old_sqlite()  # no old database: nothing to say
+    assert capsys.readouterr().out == ""
+    old = local / "airflow" / "airflow.db"
+    old.write_bytes(b"SQLite format 3\0")
+    stack.note_old_sqlite()
+    out = capsys.readouterr().out
+    assert "no longer used" in out and str(old) in out and "Delete it" in out
+    stack.note_old_sqlite()
+    assert capsys.readouterr().out == ""  # once
+    assert old.exists()  # never deleted for the user
