@@ -17,6 +17,8 @@ $(STAMP): requirements.txt constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	@# plugins/ on the venv's path, so .venv/bin/lint-imports, airflow and python find nurture_ops as Airflow does
+	@echo "$(CURDIR)/plugins" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nurture_ops_plugins.pth"
 	@touch $(STAMP)
 
 # Re-resolve requirements.txt in a scratch venv and pin the result (needs PyPI).

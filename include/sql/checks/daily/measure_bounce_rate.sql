@@ -22,6 +22,7 @@
 --                                      have bounced at least twice in all, most bounces first:
 --                                      {lead_id, organization_id, organization_name, bounce_count,
 --                                       hard_bounces, soft_bounces, email_invalid, last_bounce_at}
+{% import "macros/hard_bounce.sql" as hard_bounce %}
 WITH day_sends AS (
     SELECT
         COUNT(*) AS total,
@@ -34,40 +35,12 @@ WITH day_sends AS (
         AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
 ),
 
--- The rule, as in remediation/count_hard_bounce_leads.sql (which documents it).
+-- The bounce fix's rule: include/sql/macros/hard_bounce.sql.
 leads_to_invalidate AS (
     SELECT l.id
     FROM leads AS l
     WHERE
-        (l.metadata ->> 'email_invalid') IS DISTINCT FROM 'true'
-        AND EXISTS (
-            SELECT 1
-            FROM email_sends AS es
-            WHERE
-                es.lead_id = l.id
-                AND es.bounce_type = 'hard'
-                -- sent since the lead's last reset (none recorded: any time)
-                AND (
-                    l.metadata ->> 'email_valid_since' IS NULL
-                    OR COALESCE(es.actual_send_time, es.created_at) >= CAST(
-                        JSONB_PATH_QUERY_FIRST(
-                            TO_JSONB(REGEXP_REPLACE(l.metadata ->> 'email_valid_since', '[Zz]$', '+00:00')),
-                            '$.datetime()',
-                            CAST('{}' AS jsonb),
-                            TRUE
-                        ) #>> '{}' AS timestamptz
-                    )
-                )
-                -- to the lead's current address (the bounce event names another one: not counted)
-                AND NOT EXISTS (
-                    SELECT 1
-                    FROM email_events AS ee
-                    WHERE
-                        ee.email_send_id = es.id
-                        AND ee.event_type IN ('bounce', 'dropped')
-                        AND LOWER(TRIM(ee.payload ->> 'email')) <> LOWER(TRIM(l.email))
-                )
-        )
+        {{ hard_bounce.lead_to_invalidate("l") }}
 ),
 
 to_invalidate AS (
@@ -79,15 +52,7 @@ open_enrollments AS (
     SELECT COUNT(*) AS active_enrollments_of_invalid_leads
     FROM lead_campaign_enrollments AS lce
     WHERE
-        lce.status IN ('active', 'paused')
-        AND (
-            lce.lead_id IN (SELECT t.id FROM leads_to_invalidate AS t)
-            OR lce.lead_id IN (
-                SELECT l.id
-                FROM leads AS l
-                WHERE l.metadata ->> 'email_invalid' = 'true'
-            )
-        )
+        {{ hard_bounce.enrollment_to_complete("lce", "leads_to_invalidate") }}
 ),
 
 repeat_bouncers AS (
