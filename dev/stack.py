@@ -320,10 +320,16 @@ def service_pid(name: str) -> int | None:
 
 
 def start_service(
-    name: str, env: dict[str, str], *, command: list[str] | None = None, log_dir: Path | None = None
+    name: str,
+    env: dict[str, str],
+    *,
+    command: list[str] | None = None,
+    log_dir: Path | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen:
-    """Start service `name` in a session of its own. With `command` and `log_dir` (tests/e2e) no
-    PID file is written: the caller ends the session itself (end_session(proc.pid))."""
+    """Start service `name` in a session of its own (in `cwd`, default the repository). With
+    `command` and `log_dir` (tests/e2e) no PID file is written: the caller ends the session itself
+    (end_session(proc.pid))."""
     log_dir = log_dir or LOG_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{name}.log").open("ab") as log:
@@ -331,7 +337,7 @@ def start_service(
         # in order), and `stop` finds every process it forked by the session id.
         proc = subprocess.Popen(
             command or SERVICES[name],
-            cwd=REPO,
+            cwd=cwd or REPO,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
