@@ -29,4 +29,4 @@ with DAG(
         doc_md=alert_doc_md("daily", __doc__, *doc_sections()),
     ),
 ):
-    alert_tasks("daily", also_after_probe=(daily_digest_task(),))
+    alert_tasks("daily", after_checks=(daily_digest_task(),))

@@ -18,12 +18,18 @@ from nurture_ops.core.catalog import checks_for, probe_for
 from nurture_ops.core.docs import alert_docs, compose
 
 
-def alert_tasks(cadence: str, *, also_after_probe: tuple = ()) -> list[CheckGroup]:
+def alert_tasks(cadence: str, *, also_after_probe: tuple = (), after_checks: tuple = ()) -> list[CheckGroup]:
     """Build the cadence's tasks in the current DAG; `also_after_probe`: other tasks that need the
-    database (e.g. the daily digest), started once the probe found it reachable."""
+    database, started once the probe found it reachable; `after_checks`: tasks that report on
+    what the checks' fixes change (e.g. the daily digest's active enrollments and analytics), so
+    they start once every check group is done (give them trigger_rule ALL_DONE: a failed check
+    must not hold them back) and, following the probe, are skipped when the database is down.
+    In parallel with the fixes their numbers would depend on which task a worker picked first."""
     probe = probe_database(owns_alert=probe_for(cadence) is not None)
     groups = [check_group(check.key) for check in checks_for(cadence)]
-    probe >> [*also_after_probe, *(group.measure for group in groups)]
+    probe >> [*also_after_probe, *after_checks, *(group.measure for group in groups)]
+    for group in groups:
+        group.group >> list(after_checks)
     # Database Responding Slowly reads the probe's latency and the other measures' statement
     # timeouts: it measures once they are done (ALL_DONE: also when they failed).
     for group in groups:

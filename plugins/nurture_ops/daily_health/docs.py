@@ -12,7 +12,8 @@ def digest_section() -> str:
     engagement = get_check("low_engagement_rate").params
     text = (
         "**One digest message** (`daily_digest`, posted once per day: a rerun of the same day does not "
-        "post it twice): the four morning queries — yesterday's volume (failed < "
+        "post it twice; it runs once every check below is done, so its numbers are those the fixes "
+        "left): the four morning queries — yesterday's volume (failed < "
         f"{value_text(MAX_FAILED_PERCENT)}% of total, average delay < {value_text(MAX_AVG_DELAY_SECONDS)} s), "
         "active enrollments (overdue = 0, due within the hour), workflow errors (all 0), campaign "
         f"engagement (campaigns below open {value_text(engagement['open_rate_alert'])}% or click "

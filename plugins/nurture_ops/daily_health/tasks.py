@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk import get_current_context, task
+from airflow.sdk import TriggerRule, get_current_context, task
 
 from nurture_ops.alerting import notify
 from nurture_ops.alerting import state as alert_state
@@ -15,7 +15,9 @@ from nurture_ops.daily_health.report import message
 DIGEST_KEY = "daily_health_digest"
 
 
-@task(task_id="daily_digest")
+# After every check group (alert_tasks(after_checks=...)), whatever each ended in: the digest
+# reports the state the fixes left, whichever order the executor ran the checks in.
+@task(task_id="daily_digest", trigger_rule=TriggerRule.ALL_DONE)
 def daily_digest_task() -> str:
     """Post the digest once per day (a rerun of the same day does not post it twice)."""
     context = get_current_context()
