@@ -1,5 +1,6 @@
 # Lead-nurture operations: the runbook as Airflow 3 DAGs.
 #   make run    everything local: PostgreSQL (seeded), Slack sink, Airflow UI on 127.0.0.1:8080
+#               (EXECUTOR=celery: CeleryExecutor with a Redis broker and two workers instead of LocalExecutor)
 #   make test   what CI runs: lint (ruff, sqlfluff, import contracts) + pytest against a real PostgreSQL
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install lock db seed reseed run stop demo lint test bench clean
+.PHONY: install lock db seed reseed run stop demo lint test bench clean test-celery bench-scheduler
+# `make run EXECUTOR=celery` (or EXECUTOR=celery in the environment): see dev/celery_stack.py.
+EXECUTOR ?= local
 
 install: $(STAMP)
 
@@ -41,7 +44,7 @@ reseed: install
 
 # Foreground; Ctrl-C (or `make stop` from another shell) stops everything it started.
 run: install
-	$(BIN)/python -m dev.stack run
+	NURTURE_EXECUTOR=$(EXECUTOR) $(BIN)/python -m dev.stack run
 
 # Stops what `make run` / `make db` started, by PID (a PostgreSQL they did not start is left alone).
 stop:
@@ -58,10 +61,19 @@ lint: install
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not celery"
+
+# The CeleryExecutor end to end (two workers, ~2 minutes); .ci/run runs it after `make test`.
+test-celery: install
+	$(BIN)/pytest -m celery tests/e2e
 
 bench: install
 	$(BIN)/python -m dev.bench
+	$(BIN)/python -m dev.bench_scheduler
+
+# Only the scheduler part of `make bench`: DAG runs under the real scheduler, Local and Celery.
+bench-scheduler: install
+	$(BIN)/python -m dev.bench_scheduler
 
 clean: stop
 	@test -x $(BIN)/python && $(BIN)/python dev/pg.py stop || true

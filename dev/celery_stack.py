@@ -98,7 +98,9 @@ def result_backend(metadata_url: str) -> str:
     return f"db+{metadata_url}"
 
 
-def celery_env(metadata_url: str, redis_port: int = REDIS_PORT, concurrency: int = CONCURRENCY) -> dict[str, str]:
+def celery_env(
+    metadata_url: str, redis_port: int = REDIS_PORT, concurrency: int = CONCURRENCY
+) -> dict[str, str]:
     """What every Airflow component needs on top of dev/stack.airflow_env() for the CeleryExecutor."""
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",

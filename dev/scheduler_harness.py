@@ -30,7 +30,14 @@ from dev import celery_stack, pg, stack
 EXECUTORS = ("local", "celery")
 START_ORDER = ("api_server", "dag_processor", "triggerer")  # then the scheduler, as `make run` does
 # The scheduler first (no new task starts), then the workers, the api-server they call, the broker.
-STOP_ORDER = ("scheduler", *celery_stack.WORKERS, "triggerer", "dag_processor", "api_server", celery_stack.REDIS)
+STOP_ORDER = (
+    "scheduler",
+    *celery_stack.WORKERS,
+    "triggerer",
+    "dag_processor",
+    "api_server",
+    celery_stack.REDIS,
+)
 
 
 def free_port() -> int:
@@ -114,9 +121,7 @@ class Api:
         return run, time.monotonic() - began
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        _, body = self.call(
-            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000"
-        )
+        _, body = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000")
         return body["task_instances"]
 
 
@@ -165,6 +170,7 @@ def components(
     api_port = free_port()
     home, log_dir = root / "airflow", root / "logs"
     procs: dict[str, subprocess.Popen] = {}
+    redis_port = free_port() if executor == "celery" else None
     _drop_database(metadata_db)
     try:
         stack.ensure_metadata_db(metadata_db)
@@ -174,6 +180,9 @@ def components(
             sink_port=sink_port,
             n8n_port=n8n_port or free_port(),
             metadata_db=metadata_db,
+            executor=executor,
+            redis_port=redis_port,
+            concurrency=concurrency,
         )
         env.update(
             {
@@ -183,14 +192,17 @@ def components(
                 **(extra_env or {}),
             }
         )
-        redis_port = free_port() if executor == "celery" else None
-        if redis_port:
-            env.update(celery_stack.celery_env(stack.metadata_url(metadata_db), redis_port, concurrency))
         migrate = subprocess.run(
-            [str(stack.BIN / "airflow"), "db", "migrate"], cwd=stack.REPO, env=env, capture_output=True, text=True
+            [str(stack.BIN / "airflow"), "db", "migrate"],
+            cwd=stack.REPO,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if migrate.returncode != 0:
-            raise RuntimeError("airflow db migrate failed:\n" + migrate.stdout[-2000:] + migrate.stderr[-2000:])
+            raise RuntimeError(
+                "airflow db migrate failed:\n" + migrate.stdout[-2000:] + migrate.stderr[-2000:]
+            )
         commands = stack.airflow_commands(api_port)
         if redis_port:
             procs[celery_stack.REDIS] = stack.start_service(
@@ -202,7 +214,9 @@ def components(
         for name in START_ORDER:
             procs[name] = stack.start_service(name, env, command=commands[name], log_dir=log_dir)
         stack.wait_for(lambda: stack.health(api_port), procs, "the api-server answering", timeout, log_dir)
-        procs["scheduler"] = stack.start_service("scheduler", env, command=commands["scheduler"], log_dir=log_dir)
+        procs["scheduler"] = stack.start_service(
+            "scheduler", env, command=commands["scheduler"], log_dir=log_dir
+        )
         if redis_port:
             for name in celery_stack.WORKERS:
                 workdir = celery_stack.fresh_workdir(root / "workers", name)
@@ -213,7 +227,9 @@ def components(
                     log_dir=log_dir,
                     cwd=workdir,
                 )
-        stack.wait_for(lambda: stack.healthy_report(api_port), procs, "every component healthy", timeout, log_dir)
+        stack.wait_for(
+            lambda: stack.healthy_report(api_port), procs, "every component healthy", timeout, log_dir
+        )
         if redis_port:
             stack.wait_for(
                 lambda: celery_stack.workers_ready(redis_port=redis_port),

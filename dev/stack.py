@@ -20,7 +20,9 @@ replaced by an unrelated one is ignored. PostgreSQL is stopped only when this mo
 (.local/run/postgres.json); a server started by `python dev/pg.py start` or by pytest is left alone.
 
 Ports (all on 127.0.0.1): NURTURE_AIRFLOW_PORT (8080), NURTURE_SLACK_SINK_PORT (8765),
-NURTURE_FAKE_N8N_PORT (5678), NURTURE_PG_PORT (54329, see dev/pg.py).
+NURTURE_FAKE_N8N_PORT (5678), NURTURE_PG_PORT (54329, see dev/pg.py), and with
+NURTURE_EXECUTOR=celery (`make run EXECUTOR=celery`) NURTURE_REDIS_PORT (6389) for the Redis
+broker of dev/celery_stack.py, whose two Celery workers run tasks instead of the LocalExecutor.
 
 Airflow's metadata lives in the database `airflow` (METADATA_DB) of the same PostgreSQL cluster
 as the lead-nurture data, created if missing and migrated by `airflow db migrate` on every start.
@@ -44,7 +46,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from dev import pg
+from dev import celery_stack, pg
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL = REPO / ".local"
@@ -64,6 +66,11 @@ PARALLELISM = 4
 BIN = Path(sys.executable).parent
 RUNNER = "stack"  # the PID file of a running `python -m dev.stack run`
 PG_MARKER = "postgres.json"  # written when this module started PostgreSQL
+# `make run EXECUTOR=celery` (NURTURE_EXECUTOR): CeleryExecutor with dev/celery_stack.py's Redis
+# broker and two workers instead of the LocalExecutor.
+EXECUTOR = os.environ.get("NURTURE_EXECUTOR") or "local"
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+WORKERS_DIR = LOCAL / "workers"  # one working directory per Celery worker, emptied on every start
 
 
 def airflow_commands(api_port: int = API_PORT) -> dict[str, list[str]]:
@@ -86,13 +93,30 @@ SERVICES: dict[str, list[str]] = {
 # imported: its LocalExecutor workers run tasks, which call the execution API and read connections.
 FIRST = ("slack_sink", "fake_n8n", "simulator", "api_server", "dag_processor", "triggerer")
 # The scheduler first (no new task starts), the api-server after the components that call it.
-STOP_ORDER = ("scheduler", "triggerer", "dag_processor", "api_server", "simulator", "fake_n8n", "slack_sink")
+STOP_ORDER = (
+    "scheduler",
+    *celery_stack.WORKERS,
+    "triggerer",
+    "dag_processor",
+    "api_server",
+    celery_stack.REDIS,
+    "simulator",
+    "fake_n8n",
+    "slack_sink",
+)
 PORTS = {
     "api_server": (API_PORT, "NURTURE_AIRFLOW_PORT"),
     "slack_sink": (SINK_PORT, "NURTURE_SLACK_SINK_PORT"),
     "fake_n8n": (N8N_PORT, "NURTURE_FAKE_N8N_PORT"),
 }
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+if EXECUTOR == "celery":
+    SERVICES[celery_stack.REDIS] = celery_stack.redis_command(celery_stack.REDIS_PORT, LOCAL / "redis")
+    SERVICES.update(
+        {name: celery_stack.worker_command(name, WORKERS_DIR / name) for name in celery_stack.WORKERS}
+    )
+    FIRST = (celery_stack.REDIS, *FIRST)  # the scheduler's executor connects to it on start
+    PORTS[celery_stack.REDIS] = (celery_stack.REDIS_PORT, "NURTURE_REDIS_PORT")
 
 
 class Interrupted(Exception):
@@ -154,9 +178,13 @@ def airflow_env(
     sink_port: int | None = None,
     n8n_port: int | None = None,
     metadata_db: str = METADATA_DB,
+    executor: str | None = None,
+    redis_port: int | None = None,
+    concurrency: int | None = None,
 ) -> dict[str, str]:
     """The environment of every Airflow process of the local stack (and of your CLI calls).
-    tests/e2e passes its own home, ports and metadata database."""
+    tests/e2e passes its own home, ports, metadata database and executor ("local" or "celery",
+    default EXECUTOR); the Celery settings come from dev/celery_stack.py."""
     home = home or AIRFLOW_HOME
     api_port = api_port or API_PORT
     sink_port = sink_port or SINK_PORT
@@ -190,6 +218,14 @@ def airflow_env(
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         }
     )
+    if (executor or EXECUTOR) == "celery":
+        env.update(
+            celery_stack.celery_env(
+                metadata_url(metadata_db),
+                redis_port or celery_stack.REDIS_PORT,
+                concurrency or celery_stack.CONCURRENCY,
+            )
+        )
     return env
 
 
@@ -536,7 +572,7 @@ def stop(runner_timeout: float = 120.0) -> None:
 def status() -> int:
     """Print what runs; returns the number of running services."""
     running = 0
-    for name in (RUNNER, *SERVICES):
+    for name in (RUNNER, *SERVICES, *(name for name in STOP_ORDER if name not in SERVICES)):
         pid = service_pid(name)
         if pid and name != RUNNER:
             running += 1
@@ -655,6 +691,24 @@ def _interrupt(signum, _frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
+def _start(name: str, env: dict[str, str]) -> subprocess.Popen:
+    """start_service(), a Celery worker in its own fresh working directory with its own env."""
+    if name in celery_stack.WORKERS:
+        workdir = celery_stack.fresh_workdir(WORKERS_DIR, name)
+        return start_service(name, celery_stack.worker_env(env, name, workdir), cwd=workdir)
+    return start_service(name, env)
+
+
+def _executor_line() -> str:
+    if EXECUTOR != "celery":
+        return f"LocalExecutor, parallelism {PARALLELISM}"
+    return (
+        f"CeleryExecutor: broker {celery_stack.broker_url()}, results in {metadata_url()},"
+        f" workers {', '.join(celery_stack.WORKERS)} ({celery_stack.CONCURRENCY} slots each, queue"
+        f" {celery_stack.QUEUE!r}, working directories in {WORKERS_DIR})"
+    )
+
+
 def run() -> None:
     other = service_pid(RUNNER)
     if other and other != os.getpid():
@@ -686,6 +740,10 @@ def run() -> None:
         print("Lead-nurture ops: starting the local stack (Ctrl-C or `make stop` ends it)", flush=True)
         if stop_services():  # leftovers of a `run` that was killed without cleaning up
             print("  (stopped the leftovers of an earlier run)", flush=True)
+        if EXECUTOR not in EXECUTORS:
+            raise SystemExit(
+                f"EXECUTOR={EXECUTOR!r}: choose one of {', '.join(EXECUTORS)} (`make run EXECUTOR=celery`)"
+            )
         check_ports()
         start_database()
         ensure_metadata_db()
@@ -698,14 +756,16 @@ def run() -> None:
         # Three Airflow CLI calls (~8 s): run them while the api-server starts.
         importer = helper(sys.executable, "-m", "dev.settings", "import")
         for name in FIRST:
-            procs[name] = start_service(name, env)
+            procs[name] = _start(name, env)
         wait_for(health, procs, "the api-server answering")
         if importer.wait() != 0:
             raise SystemExit(f"importing airflow_settings.yaml failed (exit code {importer.returncode})")
         for name in SERVICES:
             if name not in procs:
-                procs[name] = start_service(name, env)
+                procs[name] = _start(name, env)
         report = wait_for(healthy_report, procs, "every component healthy")
+        if EXECUTOR == "celery":
+            wait_for(celery_stack.workers_ready, procs, "both Celery workers answering")
         user, password = login()
         statuses = ", ".join(f"{c} {report[c]['status']}" for c in HEALTH_COMPONENTS)
         print(
@@ -714,6 +774,7 @@ def run() -> None:
             f"  log in as       user {user!r}, password {password!r}"
             f"{'' if password else ' (not generated yet)'}  (from {passwords_file()})\n"
             f"  health          {statuses}\n"
+            f"  executor        {_executor_line()}\n"
             f"  lead-nurture DB {pg.dsn(DEMO_DB)}\n"
             f"  Slack messages  {SLACK_LOG} (and below)\n"
             f"  logs            {LOG_DIR}, task logs in {AIRFLOW_HOME / 'logs'}\n"

@@ -34,7 +34,9 @@ def reseed(leads_db: str, template_db: str) -> None:
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template_db))
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template_db)
+            )
         )
     with psycopg.connect(leads_db) as conn:
         demo_seed.seed(conn, seed=42, now=NOW)
@@ -70,7 +72,9 @@ def test_celery_runs_tasks_on_both_workers_and_says_what_dag_test_says(
     for dag_id in DAGS:
         api.unpause(dag_id)
         run, seconds = api.trigger_and_wait(dag_id, NOW, RUN_TIMEOUT)
-        assert run["state"] == "success", f"{dag_id}: {run['state']}; task logs in {celery_stack.task_log_dir}"
+        assert run["state"] == "success", (
+            f"{dag_id}: {run['state']}; task logs in {celery_stack.task_log_dir}"
+        )
         ran = [ti for ti in api.task_instances(dag_id, run["dag_run_id"]) if ti["state"] == "success"]
         # Skipped branches and EmptyOperators never reach a worker; everything else ran on one.
         ran = [ti for ti in ran if ti["hostname"]]
@@ -79,7 +83,8 @@ def test_celery_runs_tasks_on_both_workers_and_says_what_dag_test_says(
             dag_id,
             {ti["task_id"]: ti["hostname"] for ti in ran},
         )
-        print(f"\n  {dag_id} under Celery: {len(ran)} tasks on {sorted(hosts)}, trigger to success {seconds:.0f} s")
+        print(
+            f"\n  {dag_id} under Celery: {len(ran)} tasks on {sorted(hosts)}, trigger to success {seconds:.0f} s"
+        )
 
     assert messages(slack_sink) == expected
-

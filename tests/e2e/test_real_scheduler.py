@@ -43,7 +43,9 @@ def test_alert_fires_once_then_resolves_once_under_the_scheduler(airflow_stack, 
     first = now - timedelta(minutes=6)
     add_window(seed, campaign, lead, first, sent=28, failed=12)
     run, first_seconds = api.trigger_and_wait(DAG_ID, first, RUN_TIMEOUT)
-    assert run["state"] == "success", f"first run {run['state']}; task logs under {airflow_stack.task_log_dir}"
+    assert run["state"] == "success", (
+        f"first run {run['state']}; task logs under {airflow_stack.task_log_dir}"
+    )
     texts = [p["text"] for p in slack_sink.payloads()]
     assert texts == [
         "[CRITICAL] High Email Failure Rate: 30.0% of 40 emails failed in the last 5 minutes (threshold 10%)"
