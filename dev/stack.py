@@ -703,7 +703,8 @@ def _executor_line() -> str:
     if EXECUTOR != "celery":
         return f"LocalExecutor, parallelism {PARALLELISM}"
     return (
-        f"CeleryExecutor: broker {celery_stack.broker_url()}, results in {metadata_url()},"
+        f"CeleryExecutor: broker {celery_stack.broker_url()}, results in"
+        f" {celery_stack.result_backend(metadata_url())},"
         f" workers {', '.join(celery_stack.WORKERS)} ({celery_stack.CONCURRENCY} slots each, queue"
         f" {celery_stack.QUEUE!r}, working directories in {WORKERS_DIR})"
     )
