@@ -108,6 +108,9 @@ def celery_env(
         "AIRFLOW__CELERY__RESULT_BACKEND": result_backend(metadata_url),
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(concurrency),
         "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+        # Redis redelivers a message not acknowledged within this time (acks_late): above the
+        # longest execution_timeout (the annual archive, 5 h 45 min), as Airflow's default of a day is.
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
         # The scheduler sends tasks to the broker from a pool of this many processes (default:
         # one per core minus one); one is plenty for a handful of tasks a minute.
         "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
