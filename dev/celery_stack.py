@@ -24,7 +24,6 @@ import os
 import shutil
 import socket
 import sys
-import time
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -179,11 +178,3 @@ def workers_ready(names: tuple[str, ...] = WORKERS, redis_port: int = REDIS_PORT
         app.close()
     answered = {node.split("@", 1)[0] for reply in replies for node in reply}
     return set(names) <= answered
-
-
-def wait_until(check, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(0.5)
