@@ -31,7 +31,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Label, TaskGroup, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from nurture_ops.alerting import notify
+from nurture_ops.alerting import notify, organizations
 from nurture_ops.alerting import state as alert_state
 from nurture_ops.alerting.defaults import statement_timeout_ms
 from nurture_ops.alerting.measure import (
@@ -263,6 +263,7 @@ def check_group(check_key: str) -> CheckGroup:
                 try:
                     with db.connect(purpose="read", statement_timeout_ms=timeout_ms) as conn:
                         row = run_measure(conn, live_check, at)
+                        by_organization = organizations.run_measure(conn, live_check, at)
                 except psycopg.errors.QueryCanceled as exc:
                     # Not evaluated: say so where Database Responding Slowly looks, then fail (retried;
                     # the failure callback posts it).
@@ -272,6 +273,8 @@ def check_group(check_key: str) -> CheckGroup:
                     ti.xcom_push(key=STATEMENT_TIMEOUT_XCOM, value=record)
                     raise timed_out_error(record) from exc
             log.info("%s at %s: %s", live_check.title, at.isoformat(), row)
+            if not run_timings and by_organization is not None:
+                return {"row": row, "evaluated_at": at.isoformat(), "organizations": by_organization}
             return {"row": row, "evaluated_at": at.isoformat()}
 
         @task.branch(task_id="decide")
@@ -293,8 +296,18 @@ def check_group(check_key: str) -> CheckGroup:
                     inhibitors=live_check.inhibited_by,
                     renotify_on_change=live_check.renotify_on_change,
                 )
+                by_organization = organizations.decide(
+                    conn,
+                    settings,
+                    live_check,
+                    measured.get("organizations"),
+                    evaluated_at=at,
+                    repeat_interval=timedelta(minutes=settings.repeat_interval_minutes),
+                    global_firing=decision.firing,
+                )
             log.info("%s: %s -> %s (%s)", live_check.title, finding.status, decision.kind, decision.reason)
             ti = context["ti"]
+            ti.xcom_push(key=organizations.XCOM_KEY, value=by_organization)
             ti.xcom_push(key="finding", value=finding.to_dict())
             ti.xcom_push(key="decision", value=decision.to_dict())
             prefix = f"{check_key}."
@@ -303,7 +316,7 @@ def check_group(check_key: str) -> CheckGroup:
                 _, mode, _ = settings.remediation(live_check.remediation)
                 if mode != "off":
                     chosen.append(prefix + "remediate")
-            if decision.due:
+            if decision.due or by_organization:
                 chosen.append(prefix + "notify")
             own = {prefix + t for t in ("remediate", "notify", "nothing_to_do")}
             return (chosen or [prefix + "nothing_to_do"]) + _following(context, own)
@@ -316,7 +329,10 @@ def check_group(check_key: str) -> CheckGroup:
             context = get_current_context()
             ti = context["ti"]
             decided = ti.xcom_pull(task_ids=f"{check_key}.decide", key="decision")
+            by_organization = ti.xcom_pull(task_ids=f"{check_key}.decide", key=organizations.XCOM_KEY)
             if not decided or not decided["kind"]:
+                if by_organization:
+                    return _notify_organizations(context, check_key, by_organization)
                 raise AirflowSkipException("nothing to send: decide did not run or found nothing new")
             decision = alert_state.Decision.from_dict(decided)
             finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
@@ -368,6 +384,8 @@ def check_group(check_key: str) -> CheckGroup:
                 "sent" if sent else "already sent, or being sent, by an overlapping run",
                 message["text"],
             )
+            if by_organization:  # after the global message, which names the organizations held back
+                _notify_organizations(context, check_key, by_organization)
             return message["text"] if sent else "already sent"
 
         measured = measure()
@@ -380,6 +398,19 @@ def check_group(check_key: str) -> CheckGroup:
             remediate = remediate_task(check_key)
             decision_task >> Label("remediation enabled") >> remediate >> notify_handle
     return CheckGroup(check_key, group, measured, decision_task, notify_handle)
+
+
+def _notify_organizations(context, check_key: str, entries: list[dict]) -> str:
+    """The grouped per-organization message of this check and run (alerting.organizations)."""
+    ti = context["ti"]
+    live_check = load_settings().check(check_key)
+    with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
+        alert_state.ensure_schema(conn)
+        outcome = organizations.notify_group(
+            conn, live_check, entries, run_url=notify.run_url(context), dag_id=ti.dag_id, run_id=ti.run_id
+        )
+    log.info("%s: %s", live_check.title, outcome)
+    return outcome
 
 
 def _upstream_measures(context) -> list[str]:

@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nurture_ops.core.catalog import Check
-from nurture_ops.core.evaluate import Finding, describe_threshold
+from nurture_ops.core.escalation import level_for, matrix_line
+from nurture_ops.core.evaluate import SEVERITY_RANK, Finding, describe_threshold
 from nurture_ops.core.text import (
     EMOJI,
     context_block,
@@ -112,6 +113,7 @@ def alert_message(
         facts.append("Reminder: still firing")
     blocks.append(context_block(" · ".join(facts)))
     if kind != "resolve":
+        blocks.append(matrix_block(finding.status))
         blocks.extend(section(text_block) for text_block in _detail_lines(check, finding.details))
         if check.diagnosis:
             blocks.append(section("*Diagnosis*\n" + "\n".join(f"• {escape(d)}" for d in check.diagnosis)))
@@ -123,6 +125,80 @@ def alert_message(
         blocks.append(section("*Held back while this fires (consequences)*\n" + lines))
     if remediation:
         blocks.append(section("*Remediation*\n" + remediation_text(remediation)))
+    if run_url:
+        blocks.append(context_block(link(run_url, "Open this run in Airflow")))
+    return {"text": text, "blocks": blocks}
+
+
+def matrix_block(severity: str | None) -> dict:
+    """The escalation matrix's line for a severity (or a level key): 'High · respond within 1 hour
+    · escalates to Team lead → Engineering manager' (core.escalation)."""
+    return context_block(f"Escalation: {escape(matrix_line(level_for(severity)))}")
+
+
+_GROUP_SECTIONS = (("fire", "Started firing"), ("remind", "Still firing (reminder)"), ("resolve", "Resolved"))
+
+
+def organization_group_message(
+    check: Check, entries: list[tuple[Any, Finding]], *, run_url: str | None = None
+) -> dict:
+    """One message for the organizations of one check in one run (alerting.organizations):
+    `entries` are (decision, finding) pairs, decision.kind fire / remind / resolve. The text
+    counts them: '[CRITICAL] High Email Failure Rate, per organization: 2 started firing, 1 resolved'."""
+    by_kind = {kind: [f for d, f in entries if d.kind == kind] for kind, _ in _GROUP_SECTIONS}
+    firing = by_kind["fire"] + by_kind["remind"]
+    worst = max((f.status for f in firing), key=lambda s: SEVERITY_RANK.get(s, 0), default=None)
+    label = worst or "resolved"
+    counts = ", ".join(
+        f"{len(by_kind[kind])} {title.lower().replace(' (reminder)', '')}"
+        for kind, title in _GROUP_SECTIONS
+        if by_kind[kind]
+    )
+    text = f"[{label.upper()}] {escape(check.title)}, per organization: {counts}"
+    blocks = [header(f"{EMOJI.get(label, '')} {label.upper()} · {check.title} · per organization")]
+    for kind, title in _GROUP_SECTIONS:
+        findings = by_kind[kind]
+        if not findings:
+            continue
+        lines = []
+        for finding in findings:
+            threshold = threshold_text(check, finding) if kind != "resolve" else ""
+            lines.append(f"• {escape(finding.summary)}" + (f" ({escape(threshold)})" if threshold else ""))
+        blocks.append(section(truncate(f"*{title}*\n" + "\n".join(lines), 2900)))
+    blocks.append(
+        context_block(
+            f"Runbook: {escape(check.runbook_section)} · one alert per organization, grouped per run; "
+            "held back while the global alert fires"
+        )
+    )
+    if firing:
+        blocks.append(matrix_block(worst))
+        blocks.append(section("*Runbook actions*\n" + numbered_lines(escape(a) for a in check.actions)))
+    if run_url:
+        blocks.append(context_block(link(run_url, "Open this run in Airflow")))
+    return {"text": text, "blocks": blocks}
+
+
+def escalation_message(rows: list[dict], *, run_url: str | None = None) -> dict:
+    """The message to slack_escalation for alerts unacknowledged past their response time
+    (alerting.escalation): rows are alert states (alert_key, scope, severity, first_fired_at,
+    last_summary, and the catalog title as "title")."""
+    levels = [level_for(r["severity"]) for r in rows]
+    worst = level_for("critical" if any(lv.key == "critical" for lv in levels) else "warning")
+    names = ", ".join(dict.fromkeys(r.get("title") or r["alert_key"] for r in rows))
+    text = f"[ESCALATED] {escape(worst.name)}: {len(rows)} alert(s) unacknowledged past their response time: {escape(names)}"
+    blocks = [header(f"{EMOJI['critical']} ESCALATED · {worst.name} · {len(rows)} alert(s) unacknowledged")]
+    lines = []
+    for row, level in zip(rows, levels, strict=True):
+        since = str(row["first_fired_at"])[:16].replace("T", " ")
+        where = f" ({escape(row['scope'])})" if row["scope"] else ""
+        lines.append(
+            f"• *{escape(row.get('title') or row['alert_key'])}*{where}: {escape(row.get('last_summary') or '')}\n"
+            f"   firing since {escape(since)} UTC; {escape(level.name)}: respond {escape(level.response)} · "
+            f"escalates to {escape(' → '.join(level.path))}"
+        )
+    blocks.append(section(truncate("\n".join(lines), 2900)))
+    blocks.append(matrix_block(worst.key))
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     return {"text": text, "blocks": blocks}

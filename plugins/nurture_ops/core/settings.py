@@ -273,7 +273,9 @@ class _ThresholdOverridesBase(_VariableObject):
         return {key: getattr(self, key).resolve() for key in CHECKS}
 
     def resolve_per_organization(self) -> dict[str, OrganizationSettings]:
-        return {key: getattr(self, key).per_organization.resolve() for key in PER_ORGANIZATION if key in CHECKS}
+        return {
+            key: getattr(self, key).per_organization.resolve() for key in PER_ORGANIZATION if key in CHECKS
+        }
 
 
 def _class_name(key: str) -> str:
