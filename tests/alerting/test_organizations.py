@@ -25,7 +25,13 @@ SPEC = PER_ORGANIZATION["high_email_failure_rate"]
 
 def row(org="o1", total=25, failed=25):
     rate = round(failed * 100.0 / total, 1) if total else None
-    return {"organization_id": org, "organization_name": f"Org {org}", "total": total, "failed": failed, "failure_rate": rate}
+    return {
+        "organization_id": org,
+        "organization_name": f"Org {org}",
+        "total": total,
+        "failed": failed,
+        "failure_rate": rate,
+    }
 
 
 def test_an_organization_below_the_minimum_volume_is_no_data():
@@ -42,14 +48,20 @@ def test_per_organization_threshold_override_applies_to_that_organization_only()
     settings = build_settings(
         {
             "high_email_failure_rate": {
-                "per_organization": {"min_volume": 5, "organizations": {"o1": {"failure_rate": {"alert": 60}}}}
+                "per_organization": {
+                    "min_volume": 5,
+                    "organizations": {"o1": {"failure_rate": {"alert": 60}}},
+                }
             }
         }
     ).organization_settings("high_email_failure_rate")
     assert settings.min_volume == 5
     half = row(total=10, failed=5)
     assert evaluate_organization(FAILURE_RATE, SPEC, half, settings).status == "ok"  # 50% <= its 60%
-    assert evaluate_organization(FAILURE_RATE, SPEC, {**half, "organization_id": "o2"}, settings).status == "critical"
+    assert (
+        evaluate_organization(FAILURE_RATE, SPEC, {**half, "organization_id": "o2"}, settings).status
+        == "critical"
+    )
 
 
 # --- whole DAG ----------------------------------------------------------------------------------

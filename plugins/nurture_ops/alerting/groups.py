@@ -474,6 +474,42 @@ def remediate_task(check_key: str):
     return remediate()
 
 
+ESCALATION_SWEEP_ID = "page_and_escalate"
+
+
+def escalation_sweep(groups: list[CheckGroup]):
+    """The escalation matrix's task (alerting.escalation), after every check of the DAG decided:
+    PagerDuty triggers and resolves, and escalations to slack_escalation, for every alert state.
+    ALL_DONE_MIN_ONE_SUCCESS: it runs when a check decided, even if another failed; not when the
+    database is unreachable (every decide skipped)."""
+
+    @task(task_id=ESCALATION_SWEEP_ID, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    def page_and_escalate() -> dict:
+        from nurture_ops.alerting import escalation
+
+        context = get_current_context()
+        ti = context["ti"]
+        at = run_time(context)
+        run = {"run_url": notify.run_url(context), "dag_id": ti.dag_id, "run_id": ti.run_id}
+        with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
+            alert_state.ensure_schema(conn)
+            done, failed = {}, []
+            for step in (escalation.page, escalation.escalate):  # one failing does not stop the other
+                try:
+                    done.update(step(conn, at, **run))
+                except Exception as exc:
+                    log.exception("%s failed", step.__name__)
+                    failed.append(exc)
+        if failed:
+            raise failed[0]
+        return done
+
+    sweep = page_and_escalate()
+    for group in groups:
+        group.decide >> sweep
+    return sweep
+
+
 def wire_inhibitions(groups: list[CheckGroup]) -> None:
     """Within one DAG: a root cause decides before its consequences, and its message waits for
     them so it can name what it held back. Across DAGs, inhibition reads the alert state."""
