@@ -28,7 +28,12 @@ from dev.settings import (
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = REPO / "airflow_settings.yaml"
-PORT_VARS = ("NURTURE_PG_PORT", "NURTURE_SLACK_SINK_PORT", "NURTURE_FAKE_N8N_PORT")
+PORT_VARS = (
+    "NURTURE_PG_PORT",
+    "NURTURE_SLACK_SINK_PORT",
+    "NURTURE_FAKE_N8N_PORT",
+    "NURTURE_FAKE_PAGERDUTY_PORT",
+)
 
 EXPECTED_CONNECTIONS = [
     ConnectionSetting(
@@ -50,6 +55,18 @@ EXPECTED_CONNECTIONS = [
         conn_type="http",
         host="http://127.0.0.1:5678",
         extra={"api_key": "local-dev-key"},
+    ),
+    ConnectionSetting(
+        conn_id="pagerduty_events",
+        conn_type="http",
+        host="http://127.0.0.1:8766",
+        password="local-routing-key",
+    ),
+    ConnectionSetting(
+        conn_id="slack_escalation",
+        conn_type="slackwebhook",
+        host="http://127.0.0.1:8765/services",
+        password="T000/B000/ESCALATION",
     ),
 ]
 EXPECTED_VARIABLES = {"nurture_ops_thresholds": "{}", "nurture_ops_remediation": "{}"}

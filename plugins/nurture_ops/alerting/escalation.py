@@ -131,8 +131,17 @@ def page(conn, at: datetime, *, run_url: str | None, dag_id: str | None, run_id:
     return {"pagerduty": sent}
 
 
-def escalate(conn, at: datetime, *, run_url: str | None, dag_id: str | None, run_id: str | None) -> dict:
-    """One message to slack_escalation for the alerts due for escalation (once per firing)."""
+def escalate(
+    conn,
+    at: datetime,
+    *,
+    run_url: str | None,
+    dag_id: str | None,
+    run_id: str | None,
+    levels: dict | None = None,
+) -> dict:
+    """One message to slack_escalation for the alerts due for escalation (once per firing);
+    `levels`: the matrix with nurture_ops_escalation applied (default: the runbook's)."""
     due = [
         r
         for r in alert_state.delivery_candidates(conn, alert_state.ESCALATION, alert_keys())
@@ -162,7 +171,7 @@ def escalate(conn, at: datetime, *, run_url: str | None, dag_id: str | None, run
         conn,
         alert_state.ESCALATION,
         due,
-        lambda row: "escalate" if alert_state.escalation_due(row, at) else None,
+        lambda row: "escalate" if alert_state.escalation_due(row, at, levels) else None,
         send,
         at=at,
         conn_id=ESCALATION_CONN_ID,

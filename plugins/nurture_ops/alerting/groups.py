@@ -22,6 +22,7 @@ measures of the 5-minute DAG and pages about it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -46,7 +47,7 @@ from nurture_ops.alerting.remediation import RUNNERS, RunInfo
 from nurture_ops.core import db, sql
 from nurture_ops.core.catalog import DATABASE_CONNECTION_LOST, get_check
 from nurture_ops.core.evaluate import Finding, evaluate
-from nurture_ops.core.settings import InvalidOverride, load_settings
+from nurture_ops.core.settings import InvalidOverride, load_escalation, load_settings
 from nurture_ops.core.windows import run_time
 
 log = logging.getLogger(__name__)
@@ -494,11 +495,13 @@ def escalation_sweep(groups: list[CheckGroup]):
         with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
             alert_state.ensure_schema(conn)
             done, failed = {}, []
-            for step in (escalation.page, escalation.escalate):  # one failing does not stop the other
+            levels = load_escalation()
+            steps = (escalation.page, functools.partial(escalation.escalate, levels=levels))
+            for step in steps:  # one failing does not stop the other
                 try:
                     done.update(step(conn, at, **run))
                 except Exception as exc:
-                    log.exception("%s failed", step.__name__)
+                    log.exception("%s failed", getattr(step, "func", step).__name__)
                     failed.append(exc)
         if failed:
             raise failed[0]

@@ -759,11 +759,11 @@ def is_acknowledged(row: dict) -> bool:
     return False
 
 
-def escalation_due(row: dict, at: datetime) -> bool:
+def escalation_due(row: dict, at: datetime, levels: dict | None = None) -> bool:
     """Whether one alert state is to be escalated now (once per firing). Pure but for the
     acknowledgement: firing, not silenced nor inhibited, Critical or High (core.escalation), its
     response time passed since it first fired, not escalated for this firing, not acknowledged."""
-    level = escalation.level_for(row["severity"])
+    level = escalation.level_for(row["severity"], levels=levels)
     if level.escalate_after is None or row["severity"] not in escalation.SEVERITY_LEVELS:
         return False
     if not row["firing"] or row["silenced"] or row["inhibited_by"] or row["first_fired_at"] is None:

@@ -12,7 +12,8 @@ the other reports are Low (`level_for`). Critical alerts also page PagerDuty (co
 `pagerduty_events`, if defined); a Critical or High alert still firing `escalate_after` its first
 firing, unacknowledged, is escalated once to the Slack connection `slack_escalation` (if defined).
 "Immediate" has no waiting time to measure: a Critical alert is escalated when nobody took it
-within 15 minutes, three runs of the 5-minute DAG.
+within 15 minutes, three runs of the 5-minute DAG. The waiting times can be changed with the
+Variable nurture_ops_escalation (core.settings), e.g. {"critical": {"escalate_after_minutes": 10}}.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ LEVELS: dict[str, EscalationLevel] = {
 SEVERITY_LEVELS = {"critical": "critical", "warning": "high"}
 
 
-def level_for(severity: str | None, *, default: str = "low") -> EscalationLevel:
-    """The matrix level of an alert severity ('critical', 'warning') or of a level key."""
+def level_for(
+    severity: str | None, *, default: str = "low", levels: dict[str, EscalationLevel] | None = None
+) -> EscalationLevel:
+    """The matrix level of an alert severity ('critical', 'warning') or of a level key; `levels`:
+    the matrix with the Variable nurture_ops_escalation applied (core.settings.load_escalation)."""
     key = SEVERITY_LEVELS.get(severity or "", severity if severity in LEVELS else default)
-    return LEVELS[key]
+    return (levels or LEVELS)[key]
 
 
 def matrix_line(level: EscalationLevel) -> str:

@@ -34,6 +34,7 @@ import logging
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 
@@ -57,6 +58,7 @@ from nurture_ops.core.analytics import DEFAULT_MAX_BACKFILL_DAYS
 from nurture_ops.core.archiving import DEFAULT_BATCH_SIZE, LOCK_TIMEOUT_MS, MAX_BATCH_SIZE
 from nurture_ops.core.catalog import CHECKS, REMEDIATIONS, Check, Remediation, Threshold
 from nurture_ops.core.errors import rejected_input
+from nurture_ops.core.escalation import LEVELS, EscalationLevel
 from nurture_ops.core.per_organization import (
     PER_ORGANIZATION,
     OrganizationSettings,
@@ -492,6 +494,59 @@ def load_settings() -> Settings:
             Variable.get(THRESHOLDS_VARIABLE, default=None),
             Variable.get(REMEDIATION_VARIABLE, default=None),
         )
+
+
+# ---- nurture_ops_escalation (the escalation matrix's waiting times) ----------------------------
+
+ESCALATION_VARIABLE = "nurture_ops_escalation"
+ESCALATION_EXAMPLE = '{"critical": {"escalate_after_minutes": 15}, "high": {"escalate_after_minutes": 60}}'
+Minutes = Annotated[int, Strict(), Ge(1), _expect("a whole number of minutes >= 1")]
+
+
+class EscalationLevelOverride(_VariableObject):
+    """One level of the matrix: how long an unacknowledged alert waits before it is escalated."""
+
+    shape: ClassVar[str] = 'an object like {"escalate_after_minutes": 15}'
+    escalate_after_minutes: Minutes
+
+
+EscalationOverrides = create_model(
+    "EscalationOverrides",
+    __base__=_VariableObject,
+    __doc__="The Variable nurture_ops_escalation: per level of the matrix that escalates, its wait.",
+    **{
+        key: _defaulted(
+            create_model(
+                f"{_class_name(key)}EscalationOverride",
+                __base__=EscalationLevelOverride,
+                escalate_after_minutes=(Minutes, int(level.escalate_after.total_seconds() // 60)),
+            )
+        )
+        for key, level in LEVELS.items()
+        if level.escalate_after is not None
+    },
+)
+
+
+def parse_escalation(raw: Any) -> dict[str, EscalationLevel]:
+    """The matrix (core.escalation.LEVELS) with the Variable's waiting times applied."""
+    values = _validated(
+        EscalationOverrides, _json_object(raw, ESCALATION_VARIABLE, ESCALATION_EXAMPLE), ESCALATION_VARIABLE
+    )
+    return {
+        key: replace(level, escalate_after=timedelta(minutes=getattr(values, key).escalate_after_minutes))
+        if key in EscalationOverrides.model_fields
+        else level
+        for key, level in LEVELS.items()
+    }
+
+
+def load_escalation() -> dict[str, EscalationLevel]:
+    """The escalation matrix for this task run (reads the Variable; call only inside a task)."""
+    from airflow.sdk import Variable
+
+    with rejected_input():
+        return parse_escalation(Variable.get(ESCALATION_VARIABLE, default=None))
 
 
 # ---- nurture_ops_maintenance (monthly maintenance) ---------------------------------------------
