@@ -197,3 +197,14 @@ def test_unacknowledged_high_alert_past_its_response_time_is_escalated_once(db, 
         assert "Team lead → Engineering manager" in json.dumps(message["blocks"], ensure_ascii=False)
     finally:
         escalation_sink.stop()
+
+
+def test_escalation_waits_come_from_the_variable_and_bad_values_name_the_key():
+    from nurture_ops.core.settings import InvalidOverride, parse_escalation
+
+    levels = parse_escalation('{"critical": {"escalate_after_minutes": 5}}')
+    assert levels["critical"].escalate_after == timedelta(minutes=5)
+    assert levels["high"].escalate_after == timedelta(hours=1)  # the runbook's
+    assert alert_state.escalation_due(row(severity="critical"), T0 + timedelta(minutes=5), levels)
+    with pytest.raises(InvalidOverride, match=r"nurture_ops_escalation\.high\.escalate_after_minutes must be"):
+        parse_escalation({"high": {"escalate_after_minutes": "60"}})

@@ -217,13 +217,16 @@ def remediation_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def info_message(title: str, lines: list[str], *, run_url: str | None = None, summary: str = "") -> dict:
+def info_message(
+    title: str, lines: list[str], *, run_url: str | None = None, summary: str = "", level: str = "low"
+) -> dict:
     """A digest or report (daily digest, weekly summary): [INFO] prefix, one section per line group.
 
     `title` and `summary` are plain text (escaped here for the notification text; the header is
     plain_text); `lines` are mrkdwn sections whose data their builder escaped."""
     blocks = [header(f"{EMOJI['info']} {title}")]
     blocks.extend(section(line) for line in lines if line)
+    blocks.append(matrix_block(level))  # reports are Low, the weekly review Medium (core.escalation)
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     text = f"[INFO] {escape(title)}" + (f": {escape(summary)}" if summary else "")
@@ -345,7 +348,7 @@ def task_failure_callback(context: dict) -> None:
         log.exception("Could not post the task failure to Slack")
 
 
-def post_report(title: str, sections: list[str], *, summary: str = "") -> str:
+def post_report(title: str, sections: list[str], *, summary: str = "", level: str = "low") -> str:
     """Post one [INFO] report (Block Kit sections) from inside a task; returns its text.
 
     Reports go where warnings go (slack_warnings if configured, else slack_alerts). A Slack
@@ -354,12 +357,12 @@ def post_report(title: str, sections: list[str], *, summary: str = "") -> str:
     from airflow.sdk import get_current_context
 
     context = get_current_context()
-    message = info_message(title, sections, run_url=run_url(context), summary=summary)
+    message = info_message(title, sections, run_url=run_url(context), summary=summary, level=level)
     send(message, route("warning"))
     return message["text"]
 
 
-def post_parts_report(title: str, report, parts: tuple[str, ...], **extra) -> str:
+def post_parts_report(title: str, report, parts: tuple[str, ...], *, level: str = "low", **extra) -> str:
     """Inside a summary task: read each part's XCom (None when its task failed or was skipped) and
     the database probe's result, build the report's sections with `report(parts, database=...,
     **extra)`, and post it (see `post_report`)."""
@@ -371,4 +374,4 @@ def post_parts_report(title: str, report, parts: tuple[str, ...], **extra) -> st
         database=ti.xcom_pull(task_ids="probe_database", key="probe"),
         **extra,
     )
-    return post_report(title, sections, summary=summary)
+    return post_report(title, sections, summary=summary, level=level)
