@@ -206,5 +206,7 @@ def test_escalation_waits_come_from_the_variable_and_bad_values_name_the_key():
     assert levels["critical"].escalate_after == timedelta(minutes=5)
     assert levels["high"].escalate_after == timedelta(hours=1)  # the runbook's
     assert alert_state.escalation_due(row(severity="critical"), T0 + timedelta(minutes=5), levels)
-    with pytest.raises(InvalidOverride, match=r"nurture_ops_escalation\.high\.escalate_after_minutes must be"):
+    with pytest.raises(
+        InvalidOverride, match=r"nurture_ops_escalation\.high\.escalate_after_minutes must be"
+    ):
         parse_escalation({"high": {"escalate_after_minutes": "60"}})
