@@ -183,6 +183,13 @@ def test_unacknowledged_high_alert_past_its_response_time_is_escalated_once(db, 
         alert_state.record(db, finding, evaluated_at=T0, repeat_interval=timedelta(hours=4))
         run = {"run_url": None, "dag_id": "nurture_alerts_5min", "run_id": "r"}
         assert escalation.escalate(db, T0 + timedelta(minutes=30), **run) == {"escalation": []}
+        # nurture_ops_escalation shortens the wait (the levels the sweep passes).
+        from nurture_ops.core.settings import parse_escalation
+
+        quick = parse_escalation({"high": {"escalate_after_minutes": 20}})
+        assert escalation.escalate(db, T0 + timedelta(minutes=30), **run, levels=quick) == {
+            "escalation": "not configured"
+        }
         # Past the hour without slack_escalation: not configured, nothing recorded.
         assert escalation.escalate(db, T0 + timedelta(hours=1), **run) == {"escalation": "not configured"}
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ESCALATION", escalation_sink.connection_json())

@@ -145,7 +145,7 @@ def escalate(
     due = [
         r
         for r in alert_state.delivery_candidates(conn, alert_state.ESCALATION, alert_keys())
-        if alert_state.escalation_due(r, at)
+        if alert_state.escalation_due(r, at, levels)
     ]
     if not due:
         return {"escalation": []}
