@@ -146,3 +146,32 @@ def test_noisy_organizations_fire_grouped_resolve_grouped_and_the_global_alert_i
         "SELECT kind, count(*) FROM nurture_ops.alert_notifications GROUP BY kind ORDER BY kind"
     ).fetchall()
     assert kinds == [("fire", 3), ("resolve", 1)]  # two organizations and the global; one resolve
+
+
+def test_grouped_message_escapes_organization_names_and_fits_100_organizations():
+    from nurture_ops.alerting.notify import organization_group_message
+    from nurture_ops.alerting.state import Decision
+    from tests.alerting.test_escaping import HOSTILE, assert_escaped
+
+    settings = OrganizationSettings(min_volume=20, thresholds={})
+    entries = []
+    for i in range(100):
+        name = HOSTILE if i == 0 else f"Org {i}"
+        finding = evaluate_organization(
+            FAILURE_RATE, SPEC, {**row(org=f"o{i}"), "organization_name": name}, settings
+        )
+        kind = "resolve" if i == 99 else "fire"
+        entries.append(
+            (
+                Decision("high_email_failure_rate", f"o{i}", kind, "", "2026-06-01T12:00:00+00:00", True),
+                finding,
+            )
+        )
+    message = organization_group_message(FAILURE_RATE, entries)
+    assert (
+        message["text"]
+        == "[CRITICAL] High Email Failure Rate, per organization: 99 started firing, 1 resolved"
+    )
+    assert_escaped(message)
+    assert all(len(b["text"]["text"]) <= 3000 for b in message["blocks"] if b["type"] == "section")
+    assert "more" in json.dumps(message["blocks"])  # the rest summarised, not cut mid-line

@@ -30,6 +30,7 @@ from nurture_ops.core.text import (
     EMOJI,
     context_block,
     escape,
+    fit,
     fmt,
     fmt_level,
     header,
@@ -119,10 +120,9 @@ def alert_message(
             blocks.append(section("*Diagnosis*\n" + "\n".join(f"• {escape(d)}" for d in check.diagnosis)))
         blocks.append(section("*Runbook actions*\n" + numbered_lines(escape(a) for a in check.actions)))
     if held_back:
-        lines = "\n".join(
-            f"• {escape(h['alert_key'])}: {escape(h.get('last_summary') or '')}" for h in held_back
-        )
-        blocks.append(section("*Held back while this fires (consequences)*\n" + lines))
+        lines = [f"• {escape(h['alert_key'])}: {escape(h.get('last_summary') or '')}" for h in held_back]
+        # fit: up to 100 organizations may be held back; a Slack section takes 3000 characters.
+        blocks.append(section(fit(["*Held back while this fires (consequences)*"], lines)))
     if remediation:
         blocks.append(section("*Remediation*\n" + remediation_text(remediation)))
     if run_url:
@@ -164,7 +164,7 @@ def organization_group_message(
         for finding in findings:
             threshold = threshold_text(check, finding) if kind != "resolve" else ""
             lines.append(f"• {escape(finding.summary)}" + (f" ({escape(threshold)})" if threshold else ""))
-        blocks.append(section(truncate(f"*{title}*\n" + "\n".join(lines), 2900)))
+        blocks.append(section(fit([f"*{title}*"], lines)))
     blocks.append(
         context_block(
             f"Runbook: {escape(check.runbook_section)} · one alert per organization, grouped per run; "
@@ -197,7 +197,7 @@ def escalation_message(rows: list[dict], *, run_url: str | None = None) -> dict:
             f"   firing since {escape(since)} UTC; {escape(level.name)}: respond {escape(level.response)} · "
             f"escalates to {escape(' → '.join(level.path))}"
         )
-    blocks.append(section(truncate("\n".join(lines), 2900)))
+    blocks.append(section(fit([], lines)))
     blocks.append(matrix_block(worst.key))
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
