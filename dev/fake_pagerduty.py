@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dev.loopback_server import HOST as HOST  # re-exported: the address every local tool binds
 from dev.loopback_server import LoopbackServer, QuietHandler, cli_parser, serve_until_signalled
 
 DEFAULT_PORT = int(os.environ.get("NURTURE_FAKE_PAGERDUTY_PORT", "8766"))
