@@ -115,9 +115,7 @@ def test_pagerduty_trigger_and_resolve_exactly_once_across_runs_reminders_and_a_
     assert states["page_and_escalate"] == "success"
     assert events(fake_pagerduty) == [("trigger", noisy_key)]
     trigger = fake_pagerduty.events()[0]
-    assert trigger["payload"]["summary"].startswith(
-        "[CRITICAL] High Email Failure Rate [Noisy Co]: Noisy Co: 100.0%"
-    )
+    assert trigger["payload"]["summary"].startswith("[CRITICAL] High Email Failure Rate: Noisy Co: 100.0%")
     details = trigger["payload"]["custom_details"]
     assert details["runbook_actions"][0].startswith("Check SendGrid API status")
     assert "airflow_run" in details and trigger["links"][0]["href"] == details["airflow_run"]
@@ -217,3 +215,41 @@ def test_escalation_waits_come_from_the_variable_and_bad_values_name_the_key():
         InvalidOverride, match=r"nurture_ops_escalation\.high\.escalate_after_minutes must be"
     ):
         parse_escalation({"high": {"escalate_after_minutes": "60"}})
+
+
+@pytest.mark.e2e
+def test_database_outage_pages_pagerduty_apart_from_slack(
+    run_dag, db, slack_sink, fake_pagerduty, monkeypatch, leads_db
+):
+    """Database Connection Lost keeps its state in Variables (the database is down): PagerDuty's
+    page has its own, so PagerDuty failing neither blocks Slack nor makes it post twice."""
+    from tests.conftest import leads_db_connection_json
+
+    good = leads_db_connection_json(leads_db.rsplit("/", 1)[1])
+    monkeypatch.setenv("AIRFLOW_CONN_LEADS_DB", leads_db_connection_json("x", port=1))  # nothing listens on 1
+    fake_pagerduty.fail_next(2, 500)  # both attempts of the trigger
+    states = run_dag("nurture_alerts_5min", T0)
+    assert states["database_connection_lost"] == "failed"  # PagerDuty failed; Slack got it
+    slack = [p["text"] for p in slack_sink.payloads()]
+    assert slack[0].startswith("[CRITICAL] Database Connection Lost")
+    assert events(fake_pagerduty) == []
+
+    run_dag("nurture_alerts_5min", T0 + FIVE)  # Slack: nothing new; PagerDuty: the trigger, once
+    assert [p["text"] for p in slack_sink.payloads()][len(slack) :] == []
+    assert events(fake_pagerduty) == [("trigger", "database_connection_lost")]
+    assert fake_pagerduty.events()[0]["payload"]["summary"].startswith(
+        "[CRITICAL] Database Connection Lost: the lead-nurture database is unreachable"
+    )
+    run_dag("nurture_alerts_5min", T0 + 2 * FIVE)
+    assert len(fake_pagerduty.events()) == 1
+
+    monkeypatch.setenv("AIRFLOW_CONN_LEADS_DB", good)
+    states = run_dag("nurture_alerts_5min", T0 + 3 * FIVE)
+    assert states["database_connection_lost"] == "success"
+    assert slack_sink.payloads()[-1]["text"].startswith("[RESOLVED] Database Connection Lost")
+    assert events(fake_pagerduty) == [
+        ("trigger", "database_connection_lost"),
+        ("resolve", "database_connection_lost"),
+    ]
+    run_dag("nurture_alerts_5min", T0 + 4 * FIVE)
+    assert len(fake_pagerduty.events()) == 2

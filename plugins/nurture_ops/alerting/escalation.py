@@ -50,9 +50,6 @@ def page_event(row: dict, *, run_url: str | None, dag_id: str | None) -> dict:
     """The Events API v2 fields of one trigger (summary, severity, source, details, links). Pure."""
     check = CHECKS.get(row["alert_key"])
     title = check.title if check else row["alert_key"]
-    where = (
-        f" [{(row.get('last_value') or {}).get('organization_name') or row['scope']}]" if row["scope"] else ""
-    )
     details = {
         "alert_key": row["alert_key"],
         "scope": row["scope"] or "global",
@@ -66,7 +63,7 @@ def page_event(row: dict, *, run_url: str | None, dag_id: str | None) -> dict:
     if run_url:
         details["airflow_run"] = run_url
     return {
-        "summary": f"[CRITICAL] {title}{where}: {row.get('last_summary') or ''}",
+        "summary": f"[CRITICAL] {title}: {row.get('last_summary') or ''}",  # an organization's names it
         "severity": "critical",
         "source": f"nurture_ops/{dag_id or 'airflow'}",
         "custom_details": details,
@@ -179,3 +176,30 @@ def escalate(
         run_id=run_id,
     )
     return {"escalation": [f"{r['alert_key']}/{r['scope']}" for r in done]}
+
+
+def page_database_outage(
+    kind: str, outage: dict, probe: dict, *, run_url: str | None, dag_id: str | None
+) -> None:
+    """PagerDuty's page of Database Connection Lost (its state is a Variable: alerting.state,
+    "Database Connection Lost"): trigger on fire, resolve on resolve, dedup_key the alert key."""
+    from nurture_ops.integrations.pagerduty import PagerDutyEvents
+
+    check = CHECKS["database_connection_lost"]
+    client = PagerDutyEvents.from_connection(
+        PAGERDUTY_CONN_ID, timeout=PAGERDUTY_TIMEOUT_S, attempts=PAGERDUTY_ATTEMPTS
+    )
+    if kind == "resolve":
+        client.send("resolve", check.key)
+        return
+    if kind != "fire":  # no reminders: PagerDuty re-notifies by its own escalation policy
+        return
+    row = {
+        "alert_key": check.key,
+        "scope": "",
+        "severity": "critical",
+        "first_fired_at": outage.get("first_failed_at"),
+        "last_summary": check.summary.format(**{"error_class": "?", "error": "?", **probe}),
+    }
+    event = page_event(row, run_url=run_url, dag_id=dag_id)
+    client.send("trigger", check.key, **{k: v for k, v in event.items() if v is not None})

@@ -46,6 +46,7 @@ from nurture_ops.alerting.measure import (
 from nurture_ops.alerting.remediation import RUNNERS, RunInfo
 from nurture_ops.core import db, sql
 from nurture_ops.core.catalog import DATABASE_CONNECTION_LOST, get_check
+from nurture_ops.core.escalation import PAGERDUTY_CONN_ID
 from nurture_ops.core.evaluate import Finding, evaluate
 from nurture_ops.core.settings import InvalidOverride, load_escalation, load_settings
 from nurture_ops.core.windows import run_time
@@ -145,9 +146,10 @@ def probe_database(*, owns_alert: bool) -> object:
             repeat=repeat,
             run_id=context["ti"].run_id,
         )
+        paged = _outage_page_due(result, context)  # PagerDuty's page, tracked apart from Slack
         if result["ok"]:
             # Recovery: resolve a notified outage (or reset an unreadable state) with the checks.
-            return checks + ([lost_id] if plan.kind or plan.state is not None else [])
+            return checks + ([lost_id] if plan.kind or plan.state is not None or paged else [])
         log.error(
             "Database unreachable (%s): %s; alert due: %s (%s)",
             result["error_class"],
@@ -155,7 +157,7 @@ def probe_database(*, owns_alert: bool) -> object:
             plan.kind is not None,
             plan.reason,
         )
-        return [lost_id] if plan.kind else []
+        return [lost_id] if plan.kind or paged else []
 
     probe_task = probe_database_task()
     if owns_alert:
@@ -163,6 +165,23 @@ def probe_database(*, owns_alert: bool) -> object:
     else:
         probe_task >> Label("unreachable: checks held back") >> EmptyOperator(task_id="database_unreachable")
     return probe_task
+
+
+def _outage_page_due(result: dict, context) -> bool:
+    """Whether PagerDuty's page of the outage (its own Variable) has something to send or reset;
+    False when the connection pagerduty_events is not configured."""
+    if not notify.connection_exists(PAGERDUTY_CONN_ID):
+        return False
+    plan = alert_state.plan_outage(
+        alert_state.read_outage(alert_state.PageVariableStore()),
+        reachable=result["ok"],
+        at=run_time(context),
+        now=datetime.now(UTC),
+        probe=result,
+        repeat=alert_state.OUTAGE_NEVER_REMIND,
+        run_id=context["ti"].run_id,
+    )
+    return plan.kind is not None or (result["ok"] and plan.state is not None)
 
 
 @task(task_id=DATABASE_CONNECTION_LOST.key)
@@ -210,15 +229,43 @@ def database_connection_lost() -> str:
         notify.send(message, notify.ALERTS_CONN_ID)
 
     repeat = None if result["ok"] else timedelta(minutes=load_settings().repeat_interval_minutes)
-    outcome = alert_state.page_outage(
-        send,
-        reachable=result["ok"],
-        probe=result,
-        at=run_time(context),
-        repeat=repeat,
-        run_id=ti.run_id,
-        try_number=ti.try_number,
-    )
+    failed = []
+    try:
+        outcome = alert_state.page_outage(
+            send,
+            reachable=result["ok"],
+            probe=result,
+            at=run_time(context),
+            repeat=repeat,
+            run_id=ti.run_id,
+            try_number=ti.try_number,
+        )
+    except Exception as exc:  # Slack down must not hold back PagerDuty's page
+        log.exception("Database Connection Lost: Slack")
+        failed.append(exc)
+        outcome = "Slack failed"
+    if notify.connection_exists(PAGERDUTY_CONN_ID):
+        from nurture_ops.alerting import escalation
+
+        try:
+            paged = alert_state.page_outage(
+                lambda kind, outage: escalation.page_database_outage(
+                    kind, outage, result, run_url=url, dag_id=ti.dag_id
+                ),
+                reachable=result["ok"],
+                probe=result,
+                at=run_time(context),
+                repeat=alert_state.OUTAGE_NEVER_REMIND,
+                run_id=ti.run_id,
+                try_number=ti.try_number,
+                store=alert_state.PageVariableStore(),
+            )
+            log.info("Database Connection Lost, PagerDuty: %s", paged)
+        except Exception as exc:
+            log.exception("Database Connection Lost: PagerDuty")
+            failed.append(exc)
+    if failed:
+        raise failed[0]
     return {"resolve": "resolved"}.get(outcome, outcome)
 
 

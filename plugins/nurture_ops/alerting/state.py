@@ -960,6 +960,20 @@ class VariableStore:
         Variable.delete(self.key)
 
 
+# PagerDuty's page of Database Connection Lost: the same protocol on a Variable of its own, so
+# that Slack and PagerDuty are tracked apart (one failing never blocks or duplicates the other),
+# with no reminders (PagerDuty re-notifies by its own escalation policy): fire = trigger,
+# resolve = resolve.
+OUTAGE_PAGE_VARIABLE = "nurture_ops_database_outage_pagerduty"
+OUTAGE_NEVER_REMIND = timedelta(days=36_500)
+
+
+class PageVariableStore(VariableStore):
+    """The Airflow Variable nurture_ops_database_outage_pagerduty (PagerDuty's page of the outage)."""
+
+    key = OUTAGE_PAGE_VARIABLE
+
+
 def _instant(value: Any) -> datetime | None:
     """An aware datetime from ISO text, or None when it is not one."""
     if not isinstance(value, str):
