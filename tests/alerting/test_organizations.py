@@ -175,3 +175,47 @@ def test_grouped_message_escapes_organization_names_and_fits_100_organizations()
     assert_escaped(message)
     assert all(len(b["text"]["text"]) <= 3000 for b in message["blocks"] if b["type"] == "section")
     assert "more" in json.dumps(message["blocks"])  # the rest summarised, not cut mid-line
+
+
+def test_daily_per_organization_queries_count_the_day_of_each_organization(db):
+    """The bounce and unsubscribe GROUP BY organization_id queries, on the day before the run."""
+    from nurture_ops.alerting.organizations import run_measure
+
+    seed = Seed(db)
+    run = at("2026-06-02", 7, 0)
+    day = at("2026-06-01", 10, 0)
+    bouncy, calm = seed.org("Bouncy"), seed.org("Calm")
+    for org, bounced in ((bouncy, 30), (calm, 1)):
+        campaign, lead = seed.campaign(org), seed.lead(org)
+        for i in range(120):
+            is_bounced = i < bounced
+            send = seed.send(
+                lead,
+                campaign,
+                status="bounced" if is_bounced else "sent",
+                sent_at=day + timedelta(minutes=i),
+                bounce_type=("hard" if i % 2 else "soft") if is_bounced else None,
+            )
+            if org == calm and i < 3:
+                seed.event(send, "unsubscribe", at=day + timedelta(hours=1, minutes=i))
+                seed.event(send, "unsubscribe", at=day + timedelta(hours=1, minutes=i))  # a webhook retry
+    seed.send(lead, campaign, status="bounced", sent_at=run)  # the run's own day: not counted
+
+    bounces = {r["organization_name"]: r for r in run_measure(db, get_check("high_bounce_rate"), run)}
+    assert bounces["Bouncy"]["total"] == 120 and bounces["Bouncy"]["bounced"] == 30
+    assert float(bounces["Bouncy"]["bounce_rate"]) == 25.0 and bounces["Bouncy"]["hard_bounces"] == 15
+    assert bounces["Calm"]["organization_id"] == str(calm)
+    unsubscribes = {
+        r["organization_name"]: r for r in run_measure(db, get_check("high_unsubscribe_rate"), run)
+    }
+    assert (
+        unsubscribes["Calm"]["unsubscribes"] == 3 and float(unsubscribes["Calm"]["unsubscribe_rate"]) == 2.5
+    )
+    assert unsubscribes["Bouncy"]["unsubscribes"] == 0
+
+    settings = build_settings().organization_settings("high_unsubscribe_rate")
+    spec = PER_ORGANIZATION["high_unsubscribe_rate"]
+    finding = evaluate_organization(get_check("high_unsubscribe_rate"), spec, unsubscribes["Calm"], settings)
+    assert finding.status == "warning" and finding.summary.startswith(
+        "Calm: 2.5% of 120 emails sent yesterday"
+    )

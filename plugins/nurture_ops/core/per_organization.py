@@ -5,8 +5,8 @@ the others. These checks therefore also run a second query in the same measure (
 organization_id for all organizations, never one query per organization): one row per
 organization with sends in the check's window. Each organization then has its own alert state
 (scope = its id), dedup, reminders, resolve and silences; an organization with fewer than
-`min_volume` sends in the window is "no data" (neither fires nor resolves), so 1 failure of 2
-sends pages nobody. Thresholds and the minimum volume can be overridden in the Variable
+`min_volume` sends in the window (20 in 5 minutes, 100 in a day) is "no data" (neither fires nor
+resolves), so 1 failure of 2 sends pages nobody. Thresholds and the minimum volume can be overridden in the Variable
 nurture_ops_thresholds (core.settings):
 
     {"high_email_failure_rate": {"per_organization": {"min_volume": 50,
@@ -54,12 +54,14 @@ PER_ORGANIZATION: dict[str, PerOrganization] = {
             "checks/daily/measure_bounce_rate_by_organization.sql",
             volume_metric="total",
             summary="{bounce_rate}% of {total} emails bounced yesterday ({hard_bounces} hard)",
+            min_volume=100,  # a day's sends: 1 bounce of 20 would be 5 %
         ),
         PerOrganization(
             "high_unsubscribe_rate",
             "checks/daily/measure_unsubscribe_rate_by_organization.sql",
             volume_metric="emails_sent",
             summary="{unsubscribe_rate}% of {emails_sent} emails sent yesterday ({unsubscribes} unsubscribes)",
+            min_volume=100,  # against a 1 % threshold: at least 2 unsubscribes to fire
         ),
     )
 }
