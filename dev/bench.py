@@ -1300,6 +1300,7 @@ def build_items(shape: Shape) -> list[Item]:
             return db.fetch_one(conn, check.sql, params)
 
         items.append(Item(f"check:{check.key}", "check", check.cadence, run_check))
+    items += per_organization_items(at)
 
     yesterday = shape.yesterday
     week, quarter = week_window(at), quarter_window(at)
@@ -1369,6 +1370,25 @@ def build_items(shape: Shape) -> list[Item]:
         # Last: it reads pg_stat_statements, which now holds every statement above.
         Item("review.slow_queries", "review", "weekly", review.slow_queries, memory=True),
     ]
+    return items
+
+
+def per_organization_items(at: datetime) -> list[Item]:
+    """The per-organization queries (core/per_organization.py): one GROUP BY organization_id each,
+    which must stay a scan of the check's window, not of the table, at --orgs organizations."""
+    from nurture_ops.alerting.measure import measure_params
+    from nurture_ops.core import db
+    from nurture_ops.core.catalog import CHECKS
+    from nurture_ops.core.per_organization import PER_ORGANIZATION
+
+    items = []
+    for spec in PER_ORGANIZATION.values():
+        check = CHECKS[spec.check_key]
+
+        def run(conn, check=check, spec=spec):
+            return db.fetch_all(conn, spec.sql, measure_params(check, at)[1])
+
+        items.append(Item(f"check:{check.key}:per_organization", "check", check.cadence, run))
     return items
 
 

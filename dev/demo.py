@@ -6,7 +6,11 @@
 3. `airflow dags test DAG DATE` for each DAG, DATE = the anchor, then a second pass of the alert
    DAGs (which must send nothing new: no duplicates);
 4. a summary: each DAG's outcome, the Slack messages it caused, the remediations with their audit
-   rows, and the alert state.
+   rows, and the alert state;
+5. a noisy organization (issue 12): one organization whose sends all fail while the global rate
+   stays under its threshold, over three more runs of the 5-minute DAG: its own alert, grouped
+   per check and run, the PagerDuty stand-in's trigger, an escalation to slack_escalation once it
+   is unacknowledged past its response time, then the grouped resolve and PagerDuty's resolve.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -26,6 +30,8 @@ import psycopg
 from dev import pg
 from dev import seed as demo_seed
 from dev.fake_n8n import FakeN8n, demo_workflows
+from dev.fake_pagerduty import FakePagerDuty
+from dev.rows import Builder
 from dev.slack_sink import SlackSink
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,6 +47,8 @@ DAGS = [
     "nurture_annual_archive",
 ]
 SECOND_PASS = ["nurture_alerts_5min", "nurture_alerts_15min", "nurture_daily_health"]
+ESCALATION_PATH = "T000/B000/ESCALATION"  # the sink's path for slack_escalation (a dummy)
+NOISY_ORG = "Noisy Demo Org"
 
 
 def anchor() -> datetime:
@@ -48,7 +56,9 @@ def anchor() -> datetime:
     return now.replace(minute=now.minute - now.minute % 5)
 
 
-def airflow_env(home: Path, sink: SlackSink, n8n: FakeN8n) -> dict[str, str]:
+def airflow_env(
+    home: Path, sink: SlackSink, n8n: FakeN8n, pagerduty: FakePagerDuty | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
     for name in list(env):
         if name.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_")):
@@ -78,6 +88,13 @@ def airflow_env(home: Path, sink: SlackSink, n8n: FakeN8n) -> dict[str, str]:
             "AIRFLOW_VAR_NURTURE_OPS_WORKFLOW_BACKUP_URL": f"file://{home}/workflow-backups",
         }
     )
+    if pagerduty is not None:
+        env["AIRFLOW_CONN_PAGERDUTY_EVENTS"] = pagerduty.connection_json()
+        # Runs can only be dated up to 15 minutes ahead: the demo escalates Critical after 5.
+        env["AIRFLOW_VAR_NURTURE_OPS_ESCALATION"] = json.dumps({"critical": {"escalate_after_minutes": 5}})
+        env["AIRFLOW_CONN_SLACK_ESCALATION"] = json.dumps(
+            {"conn_type": "slackwebhook", "host": f"{sink.url}/services", "password": ESCALATION_PATH}
+        )
     return env
 
 
@@ -129,7 +146,8 @@ def main() -> int:
     sink = SlackSink(port=0, jsonl_path=work / "slack.jsonl", quiet=True)
     sink.start()
     n8n = FakeN8n(demo_workflows(), port=0, api_key="local-dev-key").start()
-    env = airflow_env(home, sink, n8n)
+    pagerduty = FakePagerDuty(port=0, jsonl_path=work / "pagerduty.jsonl").start()
+    env = airflow_env(home, sink, n8n, pagerduty)
     subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
         env=env,
@@ -138,9 +156,11 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     outcomes = []
+    pd_before_second = 0
     try:
         for label, dag_ids in (("first pass", DAGS), ("second pass (nothing new expected)", SECOND_PASS)):
             print(f"\n== {label}")
+            pd_before_second = len(pagerduty.events())
             for dag_id in dag_ids:
                 if not (REPO / "dags" / f"{dag_id}.py").exists():
                     print(f"  {dag_id:<30} not in this checkout")
@@ -154,6 +174,8 @@ def main() -> int:
                 )
                 for text in messages:
                     print(f"      slack ← {text[:150]}")
+        pd_second = len(pagerduty.events()) - pd_before_second
+        outcomes += noisy_organization(when, env, work, sink, pagerduty)
         with psycopg.connect(pg.dsn(DEMO_DB), autocommit=True) as conn:
             print_table(
                 conn,
@@ -170,6 +192,7 @@ def main() -> int:
     finally:
         n8n.stop()
         sink.stop()
+        pagerduty.stop()
     second = [o for o in outcomes if o[0].startswith("second")]
     duplicates = [m for o in second for m in o[3] if not m.startswith("[RESOLVED]")]
     failed = [o[1] for o in outcomes if o[2] != "success"]
@@ -178,8 +201,63 @@ def main() -> int:
         f"Second pass: {len(duplicates)} repeated alert(s) "
         + ("(none: deduplicated)" if not duplicates else str(duplicates))
     )
+    print(
+        f"PagerDuty events: {len(pagerduty.events())} in {work / 'pagerduty.jsonl'}; {pd_second} in the second pass"
+    )
     print(f"DAG runs not successful: {', '.join(failed) if failed else 'none'}")
-    return 1 if failed or duplicates else 0
+    return 1 if failed or duplicates or pd_second else 0
+
+
+def _noisy_window(builder: Builder, org, healthy, end: datetime, *, failing: bool) -> None:
+    """30 sends of the noisy organization (all failed, or all sent) and 400 healthy ones of
+    another in the 5 minutes before `end`: globally at most 30 of 430 = 7 %, under the 10 %."""
+    for organization, count, failed in ((org, 30, failing), (healthy, 400, False)):
+        campaign = builder.campaign(organization)
+        lead = builder.lead(organization)
+        for i in range(count):
+            created = end - timedelta(seconds=5 + i % 280)
+            builder.send(
+                lead,
+                campaign,
+                status="failed" if failed else "sent",
+                created_at=created,
+                sent_at=None if failed else created,
+                failure_reason="SendGrid 401 Unauthorized: API key revoked" if failed else None,
+            )
+
+
+def noisy_organization(when: datetime, env, work: Path, sink: SlackSink, pagerduty: FakePagerDuty) -> list:
+    """Act 5: a noisy organization over three more runs of the 5-minute DAG."""
+    print(f"\n== a noisy organization ({NOISY_ORG}: every send fails, the global rate stays under 10 %)")
+    outcomes = []
+    steps = (
+        (timedelta(minutes=5), True, "it starts failing: its own alert, grouped; PagerDuty trigger"),
+        (
+            timedelta(minutes=10),
+            True,
+            "unacknowledged for 5 minutes (the demo's wait for Critical): escalated",
+        ),
+        (timedelta(minutes=15), False, "it recovers: grouped resolve; PagerDuty resolve"),
+    )
+    with psycopg.connect(pg.dsn(DEMO_DB), autocommit=True) as conn:
+        builder = Builder(conn, now=when)
+        org, healthy = builder.org(NOISY_ORG), builder.org("Healthy Demo Org")
+        for offset, failing, _ in steps:
+            _noisy_window(builder, org, healthy, when + offset, failing=failing)
+    for offset, _, what in steps:
+        before, pd_before = len(sink.records()), len(pagerduty.events())
+        state, seconds, _ = run_dag("nurture_alerts_5min", when + offset, env, work)
+        records = sink.records()[before:]
+        print(f"  +{int(offset.total_seconds() // 60):>2} min  {state:<8} {seconds:5.1f} s  {what}")
+        for record in records:
+            where = "slack_escalation" if record["path"].endswith(ESCALATION_PATH) else "slack"
+            print(f"      {where} ← {record['payload'].get('text', '')[:150]}")
+        for event in pagerduty.events()[pd_before:]:
+            summary = (event.get("payload") or {}).get("summary", "")
+            print(f"      pagerduty ← {event['event_action']} {event['dedup_key']} {summary[:90]}")
+        outcomes.append(("noisy organization", "nurture_alerts_5min", state, []))
+    print(f"  PagerDuty incidents still open: {pagerduty.open_incidents() or 'none'}")
+    return outcomes
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ replaced by an unrelated one is ignored. PostgreSQL is stopped only when this mo
 (.local/run/postgres.json); a server started by `python dev/pg.py start` or by pytest is left alone.
 
 Ports (all on 127.0.0.1): NURTURE_AIRFLOW_PORT (8080), NURTURE_SLACK_SINK_PORT (8765),
-NURTURE_FAKE_N8N_PORT (5678), NURTURE_PG_PORT (54329, see dev/pg.py), and with
-NURTURE_EXECUTOR=celery (`make run EXECUTOR=celery`) NURTURE_REDIS_PORT (6389) for the Redis
-broker of dev/celery_stack.py, whose two Celery workers run tasks instead of the LocalExecutor.
+NURTURE_FAKE_N8N_PORT (5678), NURTURE_FAKE_PAGERDUTY_PORT (8766), NURTURE_PG_PORT (54329, see
+dev/pg.py), and with NURTURE_EXECUTOR=celery (`make run EXECUTOR=celery`) NURTURE_REDIS_PORT (6389)
+for the Redis broker of dev/celery_stack.py, whose two Celery workers run tasks instead of the
+LocalExecutor.
 
 Airflow's metadata lives in the database `airflow` (METADATA_DB) of the same PostgreSQL cluster
 as the lead-nurture data, created if missing and migrated by `airflow db migrate` on every start.
@@ -58,6 +59,8 @@ HOST = "127.0.0.1"
 API_PORT = int(os.environ.get("NURTURE_AIRFLOW_PORT", "8080"))
 SINK_PORT = int(os.environ.get("NURTURE_SLACK_SINK_PORT", "8765"))
 N8N_PORT = int(os.environ.get("NURTURE_FAKE_N8N_PORT", "5678"))
+PAGERDUTY_PORT = int(os.environ.get("NURTURE_FAKE_PAGERDUTY_PORT", "8766"))
+PAGERDUTY_LOG = LOCAL / "pagerduty.jsonl"
 DEMO_DB = "nurture"
 METADATA_DB = "airflow"  # Airflow's metadata, on the same cluster (psycopg 3 driver)
 ADMIN_USER = "admin"
@@ -86,12 +89,21 @@ def airflow_commands(api_port: int = API_PORT) -> dict[str, list[str]]:
 SERVICES: dict[str, list[str]] = {
     "slack_sink": [sys.executable, "-m", "dev.slack_sink", "--port", str(SINK_PORT), "--out", str(SLACK_LOG)],
     "fake_n8n": [sys.executable, "-m", "dev.fake_n8n", "--port", str(N8N_PORT), "--api-key", "local-dev-key"],
+    "fake_pagerduty": [
+        sys.executable,
+        "-m",
+        "dev.fake_pagerduty",
+        "--port",
+        str(PAGERDUTY_PORT),
+        "--out",
+        str(PAGERDUTY_LOG),
+    ],
     "simulator": [sys.executable, "-m", "dev.simulate", "--dsn", pg.dsn(DEMO_DB)],
     **airflow_commands(),
 }
 # Started at once. The scheduler waits until the api-server answers and the connections are
 # imported: its LocalExecutor workers run tasks, which call the execution API and read connections.
-FIRST = ("slack_sink", "fake_n8n", "simulator", "api_server", "dag_processor", "triggerer")
+FIRST = ("slack_sink", "fake_n8n", "fake_pagerduty", "simulator", "api_server", "dag_processor", "triggerer")
 # The scheduler first (no new task starts), the api-server after the components that call it.
 STOP_ORDER = (
     "scheduler",
@@ -101,6 +113,7 @@ STOP_ORDER = (
     "api_server",
     celery_stack.REDIS,
     "simulator",
+    "fake_pagerduty",
     "fake_n8n",
     "slack_sink",
 )
@@ -108,6 +121,7 @@ PORTS = {
     "api_server": (API_PORT, "NURTURE_AIRFLOW_PORT"),
     "slack_sink": (SINK_PORT, "NURTURE_SLACK_SINK_PORT"),
     "fake_n8n": (N8N_PORT, "NURTURE_FAKE_N8N_PORT"),
+    "fake_pagerduty": (PAGERDUTY_PORT, "NURTURE_FAKE_PAGERDUTY_PORT"),
 }
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 if EXECUTOR == "celery":
@@ -214,6 +228,7 @@ def airflow_env(
             # Read by airflow_settings.yaml (dev/settings.py) for the local connections.
             "NURTURE_SLACK_SINK_PORT": str(sink_port),
             "NURTURE_FAKE_N8N_PORT": str(n8n_port),
+            "NURTURE_FAKE_PAGERDUTY_PORT": os.environ.get("NURTURE_FAKE_PAGERDUTY_PORT", str(PAGERDUTY_PORT)),
             "NURTURE_PG_PORT": str(pg.PORT),
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         }
@@ -778,6 +793,7 @@ def run() -> None:
             f"  executor        {_executor_line()}\n"
             f"  lead-nurture DB {pg.dsn(DEMO_DB)}\n"
             f"  Slack messages  {SLACK_LOG} (and below)\n"
+            f"  PagerDuty       {PAGERDUTY_LOG} (the stand-in on http://{HOST}:{PAGERDUTY_PORT}/v2/enqueue)\n"
             f"  logs            {LOG_DIR}, task logs in {AIRFLOW_HOME / 'logs'}\n"
             "Ctrl-C or `make stop` stops everything.\n",
             flush=True,

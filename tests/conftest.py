@@ -39,6 +39,7 @@ sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
 from dev import pg  # noqa: E402
 from dev.fake_n8n import FakeN8n, make_workflow  # noqa: E402
+from dev.fake_pagerduty import FakePagerDuty  # noqa: E402
 from dev.slack_sink import SlackSink  # noqa: E402
 from tests.builders import Rows, Seed, Seeded, seed_enrollments, seed_sends  # noqa: E402
 
@@ -191,6 +192,15 @@ def fake_n8n():
     """A FakeN8n on 127.0.0.1 (free port) with 7 workflows; stopped after the test."""
     workflows = [make_workflow(f"w{i}", f"Workflow {i}") for i in range(1, 8)]
     server = FakeN8n(workflows, port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_pagerduty(monkeypatch):
+    """The PagerDuty Events API v2 stand-in on 127.0.0.1 (free port), wired as `pagerduty_events`."""
+    server = FakePagerDuty(port=0).start()
+    monkeypatch.setenv("AIRFLOW_CONN_PAGERDUTY_EVENTS", server.connection_json())
     yield server
     server.stop()
 

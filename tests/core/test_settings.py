@@ -113,7 +113,7 @@ def test_a_lowered_alert_alone_is_checked_against_the_catalogs_target():
         ),
         (
             {"high_email_failure_rate": {"failure_rat": {"alert": 1}}},
-            f"{CHECK_PATH}.failure_rat: unknown metric; allowed: failure_rate, params",
+            f"{CHECK_PATH}.failure_rat: unknown metric; allowed: failure_rate, params, per_organization",
         ),
         (
             {"high_email_failure_rate": {"failure_rate": 15}},

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dev.bench import Shape, _db_exists, analyse_plan
 from nurture_ops.core.catalog import CHECKS
+from nurture_ops.core.per_organization import PER_ORGANIZATION
 
 REPO = Path(__file__).resolve().parents[2]
 DAYS, PER_DAY, ORGS, ACTIVE = 1, 2000, 5, 3000
@@ -65,7 +66,8 @@ def test_tiny_bench_reports_every_check_and_drops_its_database(pg_server, tmp_pa
 
     # One row per catalog check and per function, each timed `repeats` times, median reported.
     items = {item["name"]: item for item in report["items"]}
-    assert set(items) == {f"check:{key}" for key in CHECKS} | FUNCTIONS
+    per_organization = {f"check:{key}:per_organization" for key in PER_ORGANIZATION}
+    assert set(items) == {f"check:{key}" for key in CHECKS} | FUNCTIONS | per_organization
     for item in report["items"]:
         assert item["error"] is None, item
         assert len(item["runs_ms"]) == report["repeats"] == 3
@@ -79,6 +81,9 @@ def test_tiny_bench_reports_every_check_and_drops_its_database(pg_server, tmp_pa
     for key, check in CHECKS.items():
         (statement,) = items[f"check:{key}"]["statements"]
         assert statement["sql_file"] == check.sql
+    for key, spec in PER_ORGANIZATION.items():  # one GROUP BY organization_id per check
+        (statement,) = items[f"check:{key}:per_organization"]["statements"]
+        assert statement["sql_file"] == spec.sql
     digest_files = [s["sql_file"] for s in items["digest.collect"]["statements"]]
     assert digest_files == [
         "checks/daily/measure_send_volume.sql",

@@ -12,7 +12,13 @@ A DAG file calls both with the same cadence, so what the Airflow UI documents is
 
 from __future__ import annotations
 
-from nurture_ops.alerting.groups import CheckGroup, check_group, probe_database, wire_inhibitions
+from nurture_ops.alerting.groups import (
+    CheckGroup,
+    check_group,
+    escalation_sweep,
+    probe_database,
+    wire_inhibitions,
+)
 from nurture_ops.alerting.measure import reads_run_timings
 from nurture_ops.core.catalog import checks_for, probe_for
 from nurture_ops.core.docs import alert_docs, compose
@@ -36,6 +42,8 @@ def alert_tasks(cadence: str, *, also_after_probe: tuple = (), after_checks: tup
         if reads_run_timings(group.check_key):
             [other.measure for other in groups if not reads_run_timings(other.check_key)] >> group.measure
     wire_inhibitions(groups)
+    if groups:
+        escalation_sweep(groups)  # PagerDuty and slack_escalation (core/escalation.py)
     return groups
 
 

@@ -22,6 +22,7 @@ measures of the 5-minute DAG and pages about it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Label, TaskGroup, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from nurture_ops.alerting import notify
+from nurture_ops.alerting import notify, organizations
 from nurture_ops.alerting import state as alert_state
 from nurture_ops.alerting.defaults import statement_timeout_ms
 from nurture_ops.alerting.measure import (
@@ -45,8 +46,9 @@ from nurture_ops.alerting.measure import (
 from nurture_ops.alerting.remediation import RUNNERS, RunInfo
 from nurture_ops.core import db, sql
 from nurture_ops.core.catalog import DATABASE_CONNECTION_LOST, get_check
+from nurture_ops.core.escalation import PAGERDUTY_CONN_ID
 from nurture_ops.core.evaluate import Finding, evaluate
-from nurture_ops.core.settings import InvalidOverride, load_settings
+from nurture_ops.core.settings import InvalidOverride, load_escalation, load_settings
 from nurture_ops.core.windows import run_time
 
 log = logging.getLogger(__name__)
@@ -144,9 +146,10 @@ def probe_database(*, owns_alert: bool) -> object:
             repeat=repeat,
             run_id=context["ti"].run_id,
         )
+        paged = _outage_page_due(result, context)  # PagerDuty's page, tracked apart from Slack
         if result["ok"]:
             # Recovery: resolve a notified outage (or reset an unreadable state) with the checks.
-            return checks + ([lost_id] if plan.kind or plan.state is not None else [])
+            return checks + ([lost_id] if plan.kind or plan.state is not None or paged else [])
         log.error(
             "Database unreachable (%s): %s; alert due: %s (%s)",
             result["error_class"],
@@ -154,7 +157,7 @@ def probe_database(*, owns_alert: bool) -> object:
             plan.kind is not None,
             plan.reason,
         )
-        return [lost_id] if plan.kind else []
+        return [lost_id] if plan.kind or paged else []
 
     probe_task = probe_database_task()
     if owns_alert:
@@ -162,6 +165,23 @@ def probe_database(*, owns_alert: bool) -> object:
     else:
         probe_task >> Label("unreachable: checks held back") >> EmptyOperator(task_id="database_unreachable")
     return probe_task
+
+
+def _outage_page_due(result: dict, context) -> bool:
+    """Whether PagerDuty's page of the outage (its own Variable) has something to send or reset;
+    False when the connection pagerduty_events is not configured."""
+    if not notify.connection_exists(PAGERDUTY_CONN_ID):
+        return False
+    plan = alert_state.plan_outage(
+        alert_state.read_outage(alert_state.PageVariableStore()),
+        reachable=result["ok"],
+        at=run_time(context),
+        now=datetime.now(UTC),
+        probe=result,
+        repeat=alert_state.OUTAGE_NEVER_REMIND,
+        run_id=context["ti"].run_id,
+    )
+    return plan.kind is not None or (result["ok"] and plan.state is not None)
 
 
 @task(task_id=DATABASE_CONNECTION_LOST.key)
@@ -209,15 +229,43 @@ def database_connection_lost() -> str:
         notify.send(message, notify.ALERTS_CONN_ID)
 
     repeat = None if result["ok"] else timedelta(minutes=load_settings().repeat_interval_minutes)
-    outcome = alert_state.page_outage(
-        send,
-        reachable=result["ok"],
-        probe=result,
-        at=run_time(context),
-        repeat=repeat,
-        run_id=ti.run_id,
-        try_number=ti.try_number,
-    )
+    failed = []
+    try:
+        outcome = alert_state.page_outage(
+            send,
+            reachable=result["ok"],
+            probe=result,
+            at=run_time(context),
+            repeat=repeat,
+            run_id=ti.run_id,
+            try_number=ti.try_number,
+        )
+    except Exception as exc:  # Slack down must not hold back PagerDuty's page
+        log.exception("Database Connection Lost: Slack")
+        failed.append(exc)
+        outcome = "Slack failed"
+    if notify.connection_exists(PAGERDUTY_CONN_ID):
+        from nurture_ops.alerting import escalation
+
+        try:
+            paged = alert_state.page_outage(
+                lambda kind, outage: escalation.page_database_outage(
+                    kind, outage, result, run_url=url, dag_id=ti.dag_id
+                ),
+                reachable=result["ok"],
+                probe=result,
+                at=run_time(context),
+                repeat=alert_state.OUTAGE_NEVER_REMIND,
+                run_id=ti.run_id,
+                try_number=ti.try_number,
+                store=alert_state.PageVariableStore(),
+            )
+            log.info("Database Connection Lost, PagerDuty: %s", paged)
+        except Exception as exc:
+            log.exception("Database Connection Lost: PagerDuty")
+            failed.append(exc)
+    if failed:
+        raise failed[0]
     return {"resolve": "resolved"}.get(outcome, outcome)
 
 
@@ -263,6 +311,7 @@ def check_group(check_key: str) -> CheckGroup:
                 try:
                     with db.connect(purpose="read", statement_timeout_ms=timeout_ms) as conn:
                         row = run_measure(conn, live_check, at)
+                        by_organization = organizations.run_measure(conn, live_check, at)
                 except psycopg.errors.QueryCanceled as exc:
                     # Not evaluated: say so where Database Responding Slowly looks, then fail (retried;
                     # the failure callback posts it).
@@ -272,6 +321,8 @@ def check_group(check_key: str) -> CheckGroup:
                     ti.xcom_push(key=STATEMENT_TIMEOUT_XCOM, value=record)
                     raise timed_out_error(record) from exc
             log.info("%s at %s: %s", live_check.title, at.isoformat(), row)
+            if not run_timings and by_organization is not None:
+                return {"row": row, "evaluated_at": at.isoformat(), "organizations": by_organization}
             return {"row": row, "evaluated_at": at.isoformat()}
 
         @task.branch(task_id="decide")
@@ -293,8 +344,18 @@ def check_group(check_key: str) -> CheckGroup:
                     inhibitors=live_check.inhibited_by,
                     renotify_on_change=live_check.renotify_on_change,
                 )
+                by_organization = organizations.decide(
+                    conn,
+                    settings,
+                    live_check,
+                    measured.get("organizations"),
+                    evaluated_at=at,
+                    repeat_interval=timedelta(minutes=settings.repeat_interval_minutes),
+                    global_firing=decision.firing,
+                )
             log.info("%s: %s -> %s (%s)", live_check.title, finding.status, decision.kind, decision.reason)
             ti = context["ti"]
+            ti.xcom_push(key=organizations.XCOM_KEY, value=by_organization)
             ti.xcom_push(key="finding", value=finding.to_dict())
             ti.xcom_push(key="decision", value=decision.to_dict())
             prefix = f"{check_key}."
@@ -303,7 +364,7 @@ def check_group(check_key: str) -> CheckGroup:
                 _, mode, _ = settings.remediation(live_check.remediation)
                 if mode != "off":
                     chosen.append(prefix + "remediate")
-            if decision.due:
+            if decision.due or by_organization:
                 chosen.append(prefix + "notify")
             own = {prefix + t for t in ("remediate", "notify", "nothing_to_do")}
             return (chosen or [prefix + "nothing_to_do"]) + _following(context, own)
@@ -316,7 +377,10 @@ def check_group(check_key: str) -> CheckGroup:
             context = get_current_context()
             ti = context["ti"]
             decided = ti.xcom_pull(task_ids=f"{check_key}.decide", key="decision")
+            by_organization = ti.xcom_pull(task_ids=f"{check_key}.decide", key=organizations.XCOM_KEY)
             if not decided or not decided["kind"]:
+                if by_organization:
+                    return _notify_organizations(context, check_key, by_organization)
                 raise AirflowSkipException("nothing to send: decide did not run or found nothing new")
             decision = alert_state.Decision.from_dict(decided)
             finding = Finding.from_dict(ti.xcom_pull(task_ids=f"{check_key}.decide", key="finding"))
@@ -368,6 +432,8 @@ def check_group(check_key: str) -> CheckGroup:
                 "sent" if sent else "already sent, or being sent, by an overlapping run",
                 message["text"],
             )
+            if by_organization:  # after the global message, which names the organizations held back
+                _notify_organizations(context, check_key, by_organization)
             return message["text"] if sent else "already sent"
 
         measured = measure()
@@ -380,6 +446,19 @@ def check_group(check_key: str) -> CheckGroup:
             remediate = remediate_task(check_key)
             decision_task >> Label("remediation enabled") >> remediate >> notify_handle
     return CheckGroup(check_key, group, measured, decision_task, notify_handle)
+
+
+def _notify_organizations(context, check_key: str, entries: list[dict]) -> str:
+    """The grouped per-organization message of this check and run (alerting.organizations)."""
+    ti = context["ti"]
+    live_check = load_settings().check(check_key)
+    with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
+        alert_state.ensure_schema(conn)
+        outcome = organizations.notify_group(
+            conn, live_check, entries, run_url=notify.run_url(context), dag_id=ti.dag_id, run_id=ti.run_id
+        )
+    log.info("%s: %s", live_check.title, outcome)
+    return outcome
 
 
 def _upstream_measures(context) -> list[str]:
@@ -441,6 +520,44 @@ def remediate_task(check_key: str):
             )
 
     return remediate()
+
+
+ESCALATION_SWEEP_ID = "page_and_escalate"
+
+
+def escalation_sweep(groups: list[CheckGroup]):
+    """The escalation matrix's task (alerting.escalation), after every check of the DAG decided:
+    PagerDuty triggers and resolves, and escalations to slack_escalation, for every alert state.
+    ALL_DONE_MIN_ONE_SUCCESS: it runs when a check decided, even if another failed; not when the
+    database is unreachable (every decide skipped)."""
+
+    @task(task_id=ESCALATION_SWEEP_ID, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    def page_and_escalate() -> dict:
+        from nurture_ops.alerting import escalation
+
+        context = get_current_context()
+        ti = context["ti"]
+        at = run_time(context)
+        run = {"run_url": notify.run_url(context), "dag_id": ti.dag_id, "run_id": ti.run_id}
+        with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
+            alert_state.ensure_schema(conn)
+            done, failed = {}, []
+            levels = load_escalation()
+            steps = (escalation.page, functools.partial(escalation.escalate, levels=levels))
+            for step in steps:  # one failing does not stop the other
+                try:
+                    done.update(step(conn, at, **run))
+                except Exception as exc:
+                    log.exception("%s failed", getattr(step, "func", step).__name__)
+                    failed.append(exc)
+        if failed:
+            raise failed[0]
+        return done
+
+    sweep = page_and_escalate()
+    for group in groups:
+        group.decide >> sweep
+    return sweep
 
 
 def wire_inhibitions(groups: list[CheckGroup]) -> None:

@@ -24,11 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nurture_ops.core.catalog import Check
-from nurture_ops.core.evaluate import Finding, describe_threshold
+from nurture_ops.core.escalation import level_for, matrix_line
+from nurture_ops.core.evaluate import SEVERITY_RANK, Finding, describe_threshold
 from nurture_ops.core.text import (
     EMOJI,
     context_block,
     escape,
+    fit,
     fmt,
     fmt_level,
     header,
@@ -112,17 +114,91 @@ def alert_message(
         facts.append("Reminder: still firing")
     blocks.append(context_block(" · ".join(facts)))
     if kind != "resolve":
+        blocks.append(matrix_block(finding.status))
         blocks.extend(section(text_block) for text_block in _detail_lines(check, finding.details))
         if check.diagnosis:
             blocks.append(section("*Diagnosis*\n" + "\n".join(f"• {escape(d)}" for d in check.diagnosis)))
         blocks.append(section("*Runbook actions*\n" + numbered_lines(escape(a) for a in check.actions)))
     if held_back:
-        lines = "\n".join(
-            f"• {escape(h['alert_key'])}: {escape(h.get('last_summary') or '')}" for h in held_back
-        )
-        blocks.append(section("*Held back while this fires (consequences)*\n" + lines))
+        lines = [f"• {escape(h['alert_key'])}: {escape(h.get('last_summary') or '')}" for h in held_back]
+        # fit: up to 100 organizations may be held back; a Slack section takes 3000 characters.
+        blocks.append(section(fit(["*Held back while this fires (consequences)*"], lines)))
     if remediation:
         blocks.append(section("*Remediation*\n" + remediation_text(remediation)))
+    if run_url:
+        blocks.append(context_block(link(run_url, "Open this run in Airflow")))
+    return {"text": text, "blocks": blocks}
+
+
+def matrix_block(severity: str | None) -> dict:
+    """The escalation matrix's line for a severity (or a level key): 'High · respond within 1 hour
+    · escalates to Team lead → Engineering manager' (core.escalation)."""
+    return context_block(f"Escalation: {escape(matrix_line(level_for(severity)))}")
+
+
+_GROUP_SECTIONS = (("fire", "Started firing"), ("remind", "Still firing (reminder)"), ("resolve", "Resolved"))
+
+
+def organization_group_message(
+    check: Check, entries: list[tuple[Any, Finding]], *, run_url: str | None = None
+) -> dict:
+    """One message for the organizations of one check in one run (alerting.organizations):
+    `entries` are (decision, finding) pairs, decision.kind fire / remind / resolve. The text
+    counts them: '[CRITICAL] High Email Failure Rate, per organization: 2 started firing, 1 resolved'."""
+    by_kind = {kind: [f for d, f in entries if d.kind == kind] for kind, _ in _GROUP_SECTIONS}
+    firing = by_kind["fire"] + by_kind["remind"]
+    worst = max((f.status for f in firing), key=lambda s: SEVERITY_RANK.get(s, 0), default=None)
+    label = worst or "resolved"
+    counts = ", ".join(
+        f"{len(by_kind[kind])} {title.lower().replace(' (reminder)', '')}"
+        for kind, title in _GROUP_SECTIONS
+        if by_kind[kind]
+    )
+    text = f"[{label.upper()}] {escape(check.title)}, per organization: {counts}"
+    blocks = [header(f"{EMOJI.get(label, '')} {label.upper()} · {check.title} · per organization")]
+    for kind, title in _GROUP_SECTIONS:
+        findings = by_kind[kind]
+        if not findings:
+            continue
+        lines = []
+        for finding in findings:
+            threshold = threshold_text(check, finding) if kind != "resolve" else ""
+            lines.append(f"• {escape(finding.summary)}" + (f" ({escape(threshold)})" if threshold else ""))
+        blocks.append(section(fit([f"*{title}*"], lines)))
+    blocks.append(
+        context_block(
+            f"Runbook: {escape(check.runbook_section)} · one alert per organization, grouped per run; "
+            "held back while the global alert fires"
+        )
+    )
+    if firing:
+        blocks.append(matrix_block(worst))
+        blocks.append(section("*Runbook actions*\n" + numbered_lines(escape(a) for a in check.actions)))
+    if run_url:
+        blocks.append(context_block(link(run_url, "Open this run in Airflow")))
+    return {"text": text, "blocks": blocks}
+
+
+def escalation_message(rows: list[dict], *, run_url: str | None = None) -> dict:
+    """The message to slack_escalation for alerts unacknowledged past their response time
+    (alerting.escalation): rows are alert states (alert_key, scope, severity, first_fired_at,
+    last_summary, and the catalog title as "title")."""
+    levels = [level_for(r["severity"]) for r in rows]
+    worst = level_for("critical" if any(lv.key == "critical" for lv in levels) else "warning")
+    names = ", ".join(dict.fromkeys(r.get("title") or r["alert_key"] for r in rows))
+    text = f"[ESCALATED] {escape(worst.name)}: {len(rows)} alert(s) unacknowledged past their response time: {escape(names)}"
+    blocks = [header(f"{EMOJI['critical']} ESCALATED · {worst.name} · {len(rows)} alert(s) unacknowledged")]
+    lines = []
+    for row, level in zip(rows, levels, strict=True):
+        since = str(row["first_fired_at"])[:16].replace("T", " ")
+        where = f" ({escape(row['scope'])})" if row["scope"] else ""
+        lines.append(
+            f"• *{escape(row.get('title') or row['alert_key'])}*{where}: {escape(row.get('last_summary') or '')}\n"
+            f"   firing since {escape(since)} UTC; {escape(level.name)}: respond {escape(level.response)} · "
+            f"escalates to {escape(' → '.join(level.path))}"
+        )
+    blocks.append(section(fit([], lines)))
+    blocks.append(matrix_block(worst.key))
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     return {"text": text, "blocks": blocks}
@@ -141,13 +217,16 @@ def remediation_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def info_message(title: str, lines: list[str], *, run_url: str | None = None, summary: str = "") -> dict:
+def info_message(
+    title: str, lines: list[str], *, run_url: str | None = None, summary: str = "", level: str = "low"
+) -> dict:
     """A digest or report (daily digest, weekly summary): [INFO] prefix, one section per line group.
 
     `title` and `summary` are plain text (escaped here for the notification text; the header is
     plain_text); `lines` are mrkdwn sections whose data their builder escaped."""
     blocks = [header(f"{EMOJI['info']} {title}")]
     blocks.extend(section(line) for line in lines if line)
+    blocks.append(matrix_block(level))  # reports are Low, the weekly review Medium (core.escalation)
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     text = f"[INFO] {escape(title)}" + (f": {escape(summary)}" if summary else "")
@@ -269,7 +348,7 @@ def task_failure_callback(context: dict) -> None:
         log.exception("Could not post the task failure to Slack")
 
 
-def post_report(title: str, sections: list[str], *, summary: str = "") -> str:
+def post_report(title: str, sections: list[str], *, summary: str = "", level: str = "low") -> str:
     """Post one [INFO] report (Block Kit sections) from inside a task; returns its text.
 
     Reports go where warnings go (slack_warnings if configured, else slack_alerts). A Slack
@@ -278,12 +357,12 @@ def post_report(title: str, sections: list[str], *, summary: str = "") -> str:
     from airflow.sdk import get_current_context
 
     context = get_current_context()
-    message = info_message(title, sections, run_url=run_url(context), summary=summary)
+    message = info_message(title, sections, run_url=run_url(context), summary=summary, level=level)
     send(message, route("warning"))
     return message["text"]
 
 
-def post_parts_report(title: str, report, parts: tuple[str, ...], **extra) -> str:
+def post_parts_report(title: str, report, parts: tuple[str, ...], *, level: str = "low", **extra) -> str:
     """Inside a summary task: read each part's XCom (None when its task failed or was skipped) and
     the database probe's result, build the report's sections with `report(parts, database=...,
     **extra)`, and post it (see `post_report`)."""
@@ -295,4 +374,4 @@ def post_parts_report(title: str, report, parts: tuple[str, ...], **extra) -> st
         database=ti.xcom_pull(task_ids="probe_database", key="probe"),
         **extra,
     )
-    return post_report(title, sections, summary=summary)
+    return post_report(title, sections, summary=summary, level=level)

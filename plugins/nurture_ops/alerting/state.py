@@ -57,7 +57,7 @@ from typing import Any, Protocol
 
 from psycopg.pq import TransactionStatus
 
-from nurture_ops.core import db, sql
+from nurture_ops.core import db, escalation, sql
 from nurture_ops.core.evaluate import SEVERITY_RANK, Finding
 
 log = logging.getLogger(__name__)
@@ -215,8 +215,12 @@ def record(
     repeat_interval: timedelta,
     inhibitors: tuple = (),
     renotify_on_change: str | None = None,
+    inhibitor_firing: str | None = None,
 ) -> Decision:
-    """Record one evaluation and decide whether Slack must hear about it (one transaction)."""
+    """Record one evaluation and decide whether Slack must hear about it (one transaction).
+
+    `inhibitor_firing`: an alert the caller knows fires and inhibits this one (the global alert of
+    a check, for its per-organization states)."""
     key, scope = finding.check_key, finding.scope
     with conn.transaction():
         row = _lock_row(conn, key, scope)
@@ -245,7 +249,7 @@ def record(
                 reason=f"stale: a later evaluation ({row['last_evaluated_at'].isoformat()}) is already recorded",
             )
         silence = active_silence(conn, key, scope, evaluated_at)
-        inhibitor = firing_inhibitor(conn, inhibitors) if finding.firing else None
+        inhibitor = (inhibitor_firing or firing_inhibitor(conn, inhibitors)) if finding.firing else None
         was_silenced = row["silenced"]
         firing = row["firing"]
         first_fired_at = row["first_fired_at"]
@@ -600,6 +604,296 @@ def send_unless_repeated(
     )
 
 
+# ---- Grouped delivery: one Slack message for the organizations of one check --------------------
+# The Delivery protocol above over several alert states at once (alerting.organizations): under
+# each state's row lock (rows taken in scope order, so overlapping runs never deadlock) the
+# decision is re-checked and its intent recorded; one commit; one post with no lock held; then
+# every state is marked notified (compare-and-set on its token) in one transaction, each with its
+# alert_notifications row. A state an overlapping run delivered, or is delivering (a fresh
+# intent), is left out of this message: that run's message names it. A failed post withdraws
+# every intent of the message and raises, so the next run sends the group again.
+
+
+def organization_scopes(conn, key: str) -> set[str]:
+    """The per-organization scopes of `key` firing or last notified as firing: the ones a run
+    records again even when they are ok now (to resolve them)."""
+    rows = db.fetch_all(conn, "ops/select_organization_alert_states.sql", {"alert_key": key}, schema=SCHEMA)
+    return {row["scope"] for row in rows}
+
+
+def _delivered_since(row: dict, decision: Decision) -> bool:
+    """True when `decision` is no longer the one to send: an overlapping run delivered it (what
+    Slack heard changed since it was decided), or a later evaluation decides instead."""
+    if row["notified_state"] != decision.seen_notified_state or _iso(row["last_notified_at"]) != (
+        decision.seen_last_notified_at
+    ):
+        return True
+    evaluated_at = datetime.fromisoformat(decision.evaluated_at)
+    return row["last_evaluated_at"] is not None and row["last_evaluated_at"] > evaluated_at
+
+
+def deliver_group(
+    conn,
+    decisions: list[Decision],
+    build: Callable[[list[Decision]], dict],
+    send: Callable[[dict], None],
+    *,
+    severities: dict[str, str | None],
+    slack_conn_id: str,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    values: dict[str, dict] | None = None,
+) -> list[Decision]:
+    """Send the due `decisions` (one check, several scopes) as ONE message built by `build` from
+    the decisions this run claimed; returns them ([] when an overlapping run has them all).
+
+    `severities` / `values`: per scope, what Slack hears as firing (None on a resolve) and the
+    metrics. If `send` raises, every intent is withdrawn and the error re-raised."""
+    _outside_transaction(conn)
+    run = _run_name(dag_id, run_id)
+    due = sorted((d for d in decisions if d.due), key=lambda d: (d.alert_key, d.scope))
+    claimed: list[tuple[Decision, uuid.UUID]] = []
+    with conn.transaction():
+        locked = []
+        for decision in due:
+            row = _lock_row(conn, decision.alert_key, decision.scope)
+            if _delivered_since(row, decision):
+                continue
+            busy = _pending_elsewhere(row, run)
+            if busy:
+                log.info(
+                    "%s/%s: left to the overlapping sender: %s", decision.alert_key, decision.scope, busy
+                )
+                continue
+            locked.append(decision)
+        if not locked:
+            return []
+        message = build(locked)
+        for decision in locked:
+            token = _claim(
+                conn, decision.alert_key, decision.scope, kind=decision.kind, text=message["text"], run=run
+            )
+            claimed.append((decision, token))
+    try:
+        send(message)
+    except Exception:
+        for decision, token in claimed:
+            try:
+                with conn.transaction():
+                    db.fetch_one(
+                        conn,
+                        "ops/update_alert_state_send_failed.sql",
+                        {"token": token, "alert_key": decision.alert_key, "scope": decision.scope},
+                        schema=SCHEMA,
+                    )
+            except Exception:
+                log.warning(
+                    "%s/%s: could not withdraw the intent", decision.alert_key, decision.scope, exc_info=True
+                )
+        raise
+    with conn.transaction():
+        for decision, token in claimed:
+            notified_state = "resolved" if decision.kind == "resolve" else "firing"
+            severity = severities.get(decision.scope) if notified_state == "firing" else None
+            value = (values or {}).get(decision.scope)
+            marked = db.fetch_one(
+                conn,
+                "ops/update_alert_state_notified.sql",
+                {
+                    "notified_state": notified_state,
+                    "notified_severity": severity,
+                    "notified_at": datetime.fromisoformat(decision.evaluated_at),
+                    "notified_value": json.dumps(value, default=str) if value is not None else None,
+                    "token": token,
+                    "alert_key": decision.alert_key,
+                    "scope": decision.scope,
+                },
+                schema=SCHEMA,
+            )
+            _marked(marked, decision.alert_key, decision.scope)
+            _insert_notification(
+                conn,
+                alert_key=decision.alert_key,
+                scope=decision.scope,
+                kind=decision.kind,
+                text=message["text"],
+                severity=severity,
+                slack_conn_id=slack_conn_id,
+                dag_id=dag_id,
+                run_id=run_id,
+                evaluated_at=datetime.fromisoformat(decision.evaluated_at),
+            )
+    return [decision for decision, _ in claimed]
+
+
+# ---- Pages and escalations: channels tracked apart from Slack ------------------------------------
+# nurture_ops.alert_deliveries holds, per alert state (key, scope) and channel, what that channel
+# last accepted, with its own intent to send (migration 003). The channels are reconciled with the
+# alert states by a sweep each alert DAG runs after its checks decided (alerting.escalation), so a
+# failed call is retried by the next run of any alert DAG, and Slack and PagerDuty never wait on,
+# block or duplicate each other:
+# - pagerduty: `trigger` once when a critical alert fires (not silenced, not inhibited), `resolve`
+#   once when it clears; nothing on reminders (PagerDuty re-notifies by its escalation policy).
+# - escalation: a Critical or High alert still firing `escalate_after` (core.escalation) its first
+#   firing and not acknowledged is escalated once per firing to slack_escalation.
+# The protocol is Delivery's: intent under the delivery row's lock (the due-ness re-decided there
+# on the current alert state), commit, call with no lock held, mark with a compare-and-set.
+
+PAGERDUTY = "pagerduty"
+ESCALATION = "escalation"
+_DELIVERED_STATE = {"trigger": "triggered", "resolve": "resolved", "escalate": "escalated"}
+
+
+def page_action(row: dict) -> str | None:
+    """What PagerDuty must hear about one alert state: 'trigger', 'resolve' or None. Pure."""
+    if row["firing"]:
+        if row["severity"] != "critical" or row["silenced"] or row["inhibited_by"]:
+            return None
+        return "trigger" if row["delivered_state"] != "triggered" else None
+    return "resolve" if row["delivered_state"] == "triggered" else None
+
+
+def is_acknowledged(row: dict) -> bool:
+    """Whether someone took the alert (acknowledgement comes with the ops page: until then, no
+    alert is). The one place escalation asks."""
+    return False
+
+
+def escalation_due(row: dict, at: datetime, levels: dict | None = None) -> bool:
+    """Whether one alert state is to be escalated now (once per firing). Pure but for the
+    acknowledgement: firing, not silenced nor inhibited, Critical or High (core.escalation), its
+    response time passed since it first fired, not escalated for this firing, not acknowledged."""
+    level = escalation.level_for(row["severity"], levels=levels)
+    if level.escalate_after is None or row["severity"] not in escalation.SEVERITY_LEVELS:
+        return False
+    if not row["firing"] or row["silenced"] or row["inhibited_by"] or row["first_fired_at"] is None:
+        return False
+    if row["episode"] == row["first_fired_at"]:
+        return False  # escalated already for this firing
+    if at - row["first_fired_at"] < level.escalate_after:
+        return False
+    return not is_acknowledged(row)
+
+
+def delivery_candidates(conn, channel: str, alert_keys: list[str]) -> list[dict]:
+    """The alert states `channel` may have to hear about (due-ness: page_action, escalation_due)."""
+    return db.fetch_all(
+        conn,
+        "ops/select_delivery_candidates.sql",
+        {"channel": channel, "alert_keys": list(alert_keys)},
+        schema=SCHEMA,
+    )
+
+
+def _withdraw_delivery(conn, channel: str, row: dict, token: uuid.UUID) -> None:
+    try:
+        with conn.transaction():
+            db.fetch_one(
+                conn,
+                "ops/update_alert_delivery_send_failed.sql",
+                {"token": token, "alert_key": row["alert_key"], "scope": row["scope"], "channel": channel},
+                schema=SCHEMA,
+            )
+    except Exception:
+        log.warning(
+            "%s/%s: could not withdraw the %s intent", row["alert_key"], row["scope"], channel, exc_info=True
+        )
+
+
+def deliver_on_channel(
+    conn,
+    channel: str,
+    targets: list[dict],
+    decide: Callable[[dict], str | None],
+    send: Callable[[list[dict]], str],
+    *,
+    at: datetime,
+    conn_id: str,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+) -> list[dict]:
+    """Deliver to `channel` what is due for `targets` (alert states: alert_key, scope) in ONE call.
+
+    Under each delivery row's lock `decide(row)` (the row: the delivery and its current alert
+    state) says what is due ('trigger', 'resolve', 'escalate' or None); a fresh intent of an
+    overlapping run leaves the row to it. The claimed rows (each with its "kind") go to
+    `send(rows)`, which returns the text to record; then each is marked delivered. Returns the
+    claimed rows ([] when nothing was due). If `send` raises, the intents are withdrawn and the
+    error re-raised: the next run delivers again."""
+    _outside_transaction(conn)
+    run = _run_name(dag_id, run_id)
+    claimed: list[tuple[dict, uuid.UUID]] = []
+    with conn.transaction():
+        for target in sorted(targets, key=lambda t: (t["alert_key"], t["scope"])):
+            params = {"alert_key": target["alert_key"], "scope": target["scope"], "channel": channel}
+            db.execute(conn, "ops/insert_alert_delivery.sql", params, schema=SCHEMA)
+            row = db.fetch_one(conn, "ops/lock_alert_delivery.sql", params, schema=SCHEMA)
+            kind = decide(row) if row else None
+            if kind is None:
+                continue
+            busy = _pending_elsewhere(row, run)
+            if busy:
+                log.info(
+                    "%s/%s: %s left to the overlapping sender: %s",
+                    row["alert_key"],
+                    row["scope"],
+                    channel,
+                    busy,
+                )
+                continue
+            token = uuid.uuid4()
+            db.execute(
+                conn,
+                "ops/update_alert_delivery_sending.sql",
+                {**params, "token": token, "kind": kind, "run": run},
+                schema=SCHEMA,
+            )
+            claimed.append(({**row, "kind": kind}, token))
+    if not claimed:
+        return []
+    rows = [row for row, _ in claimed]
+    try:
+        text = send(rows)
+    except Exception:
+        for row, token in claimed:
+            _withdraw_delivery(conn, channel, row, token)
+        raise
+    with conn.transaction():
+        for row, token in claimed:
+            kind = row["kind"]
+            marked = db.fetch_one(
+                conn,
+                "ops/update_alert_delivery_delivered.sql",
+                {
+                    "delivered_state": _DELIVERED_STATE[kind],
+                    "episode": row["episode"] if kind == "resolve" else row["first_fired_at"],
+                    "dedup_key": escalation.dedup_key(row["alert_key"], row["scope"])
+                    if channel == PAGERDUTY
+                    else None,
+                    "delivered_at": at,
+                    "token": token,
+                    "alert_key": row["alert_key"],
+                    "scope": row["scope"],
+                    "channel": channel,
+                },
+                schema=SCHEMA,
+            )
+            _marked(marked, row["alert_key"], row["scope"])
+            _insert_notification(
+                conn,
+                alert_key=row["alert_key"],
+                scope=row["scope"],
+                kind=kind,
+                text=text,
+                severity=row["severity"],
+                slack_conn_id=conn_id,
+                dag_id=dag_id,
+                run_id=run_id,
+                evaluated_at=at,
+            )
+    return rows
+
+
 # ---- Database Connection Lost: the one state kept outside the database ------------------------
 # The database that holds every other alert state is the one that is down, so the outage alert's
 # state lives in an Airflow Variable (JSON), written only by the 5-minute DAG:
@@ -664,6 +958,20 @@ class VariableStore:
         from airflow.sdk import Variable
 
         Variable.delete(self.key)
+
+
+# PagerDuty's page of Database Connection Lost: the same protocol on a Variable of its own, so
+# that Slack and PagerDuty are tracked apart (one failing never blocks or duplicates the other),
+# with no reminders (PagerDuty re-notifies by its own escalation policy): fire = trigger,
+# resolve = resolve.
+OUTAGE_PAGE_VARIABLE = "nurture_ops_database_outage_pagerduty"
+OUTAGE_NEVER_REMIND = timedelta(days=36_500)
+
+
+class PageVariableStore(VariableStore):
+    """The Airflow Variable nurture_ops_database_outage_pagerduty (PagerDuty's page of the outage)."""
+
+    key = OUTAGE_PAGE_VARIABLE
 
 
 def _instant(value: Any) -> datetime | None:

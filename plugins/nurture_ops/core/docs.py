@@ -22,8 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from nurture_ops.core import catalog
+from nurture_ops.core import catalog, escalation
 from nurture_ops.core.catalog import Check, Threshold
+from nurture_ops.core.per_organization import PER_ORGANIZATION
 from nurture_ops.core.settings import (
     DEFAULT_REPEAT_INTERVAL_MINUTES,
     MODES,
@@ -292,7 +293,38 @@ def alert_lifecycle(checks: Sequence[Check]) -> str:
         )
         + f"; the reminder interval there as {code('repeat_interval_minutes')}.",
     ]
+    lines += scope_and_escalation_lines(checks)
     return section("How alerts are sent", bullets(lines))
+
+
+def scope_and_escalation_lines(checks: Sequence[Check]) -> list[str]:
+    """Per-organization evaluation (core.per_organization) and the escalation matrix (core.escalation)."""
+    lines = []
+    for check in checks:
+        spec = PER_ORGANIZATION.get(check.key)
+        if spec:
+            lines.append(
+                f"**{check.title}** is also evaluated per organization ({code(spec.sql)}, one GROUP BY "
+                f"organization_id per run; an organization with fewer than {spec.min_volume} sends in the window "
+                "is no data): each organization its own alert state, one grouped message per run, held back "
+                "while the global alert fires; levels per organization under "
+                f"{code(check.key + '.per_organization')} in {code(THRESHOLDS_VARIABLE)}."
+            )
+    levels = sorted({escalation.level_for(c.severity).key for c in checks})
+    for key in levels:
+        level = escalation.LEVELS[key]
+        pager = (
+            f" PagerDuty ({code(escalation.PAGERDUTY_CONN_ID)}) is triggered and resolved."
+            if level.pages
+            else ""
+        )
+        wait = (
+            f" Unacknowledged after {duration(level.escalate_after)}: escalated to {code(escalation.ESCALATION_CONN_ID)}."
+            if level.escalate_after
+            else ""
+        )
+        lines.append(f"Escalation matrix, {escalation.matrix_line(level)}.{pager}{wait}")
+    return lines
 
 
 def silencing(checks: Sequence[Check]) -> str:

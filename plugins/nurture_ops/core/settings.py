@@ -33,7 +33,8 @@ import json
 import logging
 import os
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 
@@ -57,6 +58,13 @@ from nurture_ops.core.analytics import DEFAULT_MAX_BACKFILL_DAYS
 from nurture_ops.core.archiving import DEFAULT_BATCH_SIZE, LOCK_TIMEOUT_MS, MAX_BATCH_SIZE
 from nurture_ops.core.catalog import CHECKS, REMEDIATIONS, Check, Remediation, Threshold
 from nurture_ops.core.errors import rejected_input
+from nurture_ops.core.escalation import LEVELS, EscalationLevel
+from nurture_ops.core.per_organization import (
+    PER_ORGANIZATION,
+    OrganizationSettings,
+    PerOrganization,
+    default_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +274,11 @@ class _ThresholdOverridesBase(_VariableObject):
     def resolve(self) -> dict[str, Check]:
         return {key: getattr(self, key).resolve() for key in CHECKS}
 
+    def resolve_per_organization(self) -> dict[str, OrganizationSettings]:
+        return {
+            key: getattr(self, key).per_organization.resolve() for key in PER_ORGANIZATION if key in CHECKS
+        }
+
 
 def _class_name(key: str) -> str:
     return "".join(part.title() for part in key.split("_"))
@@ -306,7 +319,56 @@ def _check_model(check: Check) -> type[CheckOverride]:
         for t in check.thresholds
     }
     fields = {name: _defaulted(model) for name, model in {**metrics, "params": params}.items()}
+    if check.key in PER_ORGANIZATION:
+        fields["per_organization"] = _defaulted(_per_organization_model(PER_ORGANIZATION[check.key], metrics))
     return _with(create_model(f"{prefix}Override", __base__=CheckOverride, **fields), check=check)
+
+
+# Per-organization overrides of a check evaluated per organization (core/per_organization.py):
+#   "per_organization": {"min_volume": 50, "organizations": {"<id>": {"failure_rate": {"alert": 30}}}}
+
+
+MinVolume = Annotated[int, Strict(), Ge(0), _expect("a whole number >= 0")]
+
+
+class OrganizationOverride(_VariableObject):
+    """One organization's levels: per metric, as the check's own (a metric not given keeps them)."""
+
+    shape: ClassVar[str] = 'an object keyed by metric name, like {"failure_rate": {"alert": 30}}'
+    key_kind: ClassVar[str] = "metric"
+
+    def resolve(self) -> dict[str, Threshold]:
+        return {name: value.resolve() for name in type(self).model_fields if (value := getattr(self, name))}
+
+
+class PerOrganizationOverride(_VariableObject):
+    """`min_volume` (sends in the window below which an organization is "no data") and per
+    organization id its own levels."""
+
+    shape: ClassVar[str] = 'an object like {"min_volume": 20, "organizations": {"<organization id>": {...}}}'
+
+    min_volume: MinVolume
+
+    def resolve(self) -> OrganizationSettings:
+        return OrganizationSettings(
+            min_volume=self.min_volume,
+            thresholds={org: override.resolve() for org, override in self.organizations.items()},
+        )
+
+
+def _per_organization_model(spec: PerOrganization, metrics: dict[str, type]) -> type[PerOrganizationOverride]:
+    prefix = _class_name(spec.check_key)
+    organization = create_model(
+        f"{prefix}OrganizationOverride",
+        __base__=OrganizationOverride,
+        **{name: (model | None, None) for name, model in metrics.items()},
+    )
+    return create_model(
+        f"{prefix}PerOrganizationOverride",
+        __base__=PerOrganizationOverride,
+        min_volume=(MinVolume, spec.min_volume),
+        organizations=(dict[Annotated[str, Strict(), StringConstraints(min_length=1)], organization], {}),
+    )
 
 
 ThresholdOverrides = create_model(
@@ -392,9 +454,14 @@ class Settings:
     repeat_interval_minutes: int
     remediation_modes: dict[str, str]
     remediation_caps: dict[str, int]
+    # check key -> its per-organization settings (core/per_organization.py), for those evaluated so
+    per_organization: dict[str, OrganizationSettings] = field(default_factory=dict)
 
     def check(self, key: str) -> Check:
         return self.checks[key]
+
+    def organization_settings(self, key: str) -> OrganizationSettings:
+        return self.per_organization.get(key) or default_settings(PER_ORGANIZATION[key])
 
     def remediation(self, key: str) -> tuple[Remediation, str, int]:
         spec = REMEDIATIONS[key]
@@ -414,6 +481,7 @@ def build_settings(thresholds_raw: Any = None, remediation_raw: Any = None) -> S
         repeat_interval_minutes=thresholds.repeat_interval_minutes,
         remediation_modes={key: remediation.mode(key) for key in REMEDIATIONS},
         remediation_caps={key: remediation.max_rows(key) for key in REMEDIATIONS},
+        per_organization=thresholds.resolve_per_organization(),
     )
 
 
@@ -426,6 +494,59 @@ def load_settings() -> Settings:
             Variable.get(THRESHOLDS_VARIABLE, default=None),
             Variable.get(REMEDIATION_VARIABLE, default=None),
         )
+
+
+# ---- nurture_ops_escalation (the escalation matrix's waiting times) ----------------------------
+
+ESCALATION_VARIABLE = "nurture_ops_escalation"
+ESCALATION_EXAMPLE = '{"critical": {"escalate_after_minutes": 15}, "high": {"escalate_after_minutes": 60}}'
+Minutes = Annotated[int, Strict(), Ge(1), _expect("a whole number of minutes >= 1")]
+
+
+class EscalationLevelOverride(_VariableObject):
+    """One level of the matrix: how long an unacknowledged alert waits before it is escalated."""
+
+    shape: ClassVar[str] = 'an object like {"escalate_after_minutes": 15}'
+    escalate_after_minutes: Minutes
+
+
+EscalationOverrides = create_model(
+    "EscalationOverrides",
+    __base__=_VariableObject,
+    __doc__="The Variable nurture_ops_escalation: per level of the matrix that escalates, its wait.",
+    **{
+        key: _defaulted(
+            create_model(
+                f"{_class_name(key)}EscalationOverride",
+                __base__=EscalationLevelOverride,
+                escalate_after_minutes=(Minutes, int(level.escalate_after.total_seconds() // 60)),
+            )
+        )
+        for key, level in LEVELS.items()
+        if level.escalate_after is not None
+    },
+)
+
+
+def parse_escalation(raw: Any) -> dict[str, EscalationLevel]:
+    """The matrix (core.escalation.LEVELS) with the Variable's waiting times applied."""
+    values = _validated(
+        EscalationOverrides, _json_object(raw, ESCALATION_VARIABLE, ESCALATION_EXAMPLE), ESCALATION_VARIABLE
+    )
+    return {
+        key: replace(level, escalate_after=timedelta(minutes=getattr(values, key).escalate_after_minutes))
+        if key in EscalationOverrides.model_fields
+        else level
+        for key, level in LEVELS.items()
+    }
+
+
+def load_escalation() -> dict[str, EscalationLevel]:
+    """The escalation matrix for this task run (reads the Variable; call only inside a task)."""
+    from airflow.sdk import Variable
+
+    with rejected_input():
+        return parse_escalation(Variable.get(ESCALATION_VARIABLE, default=None))
 
 
 # ---- nurture_ops_maintenance (monthly maintenance) ---------------------------------------------

@@ -77,4 +77,5 @@ def weekly_summary() -> str:
         WEEKLY_PARTS,
         week=_week(),
         export_error=ti.xcom_pull(task_ids="export_workflow_definitions", key="error"),
+        level="medium",  # the escalation matrix: performance findings
     )
