@@ -101,7 +101,7 @@ def read_connection(api: Api, conn_id: str | None = None) -> Connection:
         if api.optional and api.default_host:
             return Connection(conn_id=conn_id, conn_type="http", host=api.default_host)
         raise NotConfigured(
-            f"the Airflow connection '{conn_id}' is not defined (type http, host = the {api.name} API "
+            f"the Airflow connection '{conn_id}' is not defined (type http, host = the {api.name} "
             f"base URL{', password = the API key' if api.bearer else ''})"
         ) from None
 
