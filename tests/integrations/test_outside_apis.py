@@ -56,7 +56,7 @@ def test_stats_wrong_key_is_a_401_with_sendgrids_message_and_no_retry(fake_sendg
     monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_API", fake_sendgrid.connection_json("not-the-key"))
 
     with pytest.raises(
-        ApiError, match="returned 401 Unauthorized: authorization required. Check the API key"
+        ApiError, match=r"returned 401 Unauthorized: authorization required\. Check the API key"
     ) as exc:
         sendgrid.daily_stats(sendgrid.client(), date(2026, 5, 25), date(2026, 5, 31))
 
