@@ -257,3 +257,22 @@ def deliverability_week():
     from nurture_ops.core.windows import week_window
 
     return week_window(RUN)
+
+
+@pytest.mark.e2e
+def test_weekly_review_finds_the_planted_discrepancy(run_dag, db, seeded, fake_sendgrid, slack_sink):
+    """The demo's setup: the stand-in's stats counted from the database (dev.fake_sendgrid, an
+    independent count), one day planted; the review finds that one and nothing else."""
+    from dev.fake_sendgrid import plant_discrepancy, stats_from_database
+
+    fake_sendgrid.stats = stats_from_database(db, *deliverability.review_days(RUN))
+    assert plant_discrepancy(fake_sendgrid.stats, DAY) == 5
+
+    states = run_dag("nurture_weekly_review", RUN)
+
+    assert states["sendgrid_deliverability"] == "success" and states["weekly_summary"] == "success"
+    (review,) = [p for p in slack_sink.payloads() if p["text"].startswith("[INFO] Weekly review")]
+    assert "SendGrid stats differ from the database on 1 day" in review["text"]
+    text = "\n".join(b["text"]["text"] for b in review["blocks"] if b["type"] == "section")
+    assert ":warning: 1 discrepancy past the 2.0% tolerance on 1 day of 7" in text
+    assert "2026-05-27 delivered events: database 40 vs SendGrid 45 (delivered), -5 (11.11%)" in text
