@@ -28,7 +28,13 @@ from dev.settings import (
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = REPO / "airflow_settings.yaml"
-PORT_VARS = ("NURTURE_PG_PORT", "NURTURE_SLACK_SINK_PORT", "NURTURE_FAKE_N8N_PORT")
+PORT_VARS = (
+    "NURTURE_PG_PORT",
+    "NURTURE_SLACK_SINK_PORT",
+    "NURTURE_FAKE_N8N_PORT",
+    "NURTURE_FAKE_SENDGRID_PORT",
+    "NURTURE_FAKE_SUPABASE_PORT",
+)
 
 EXPECTED_CONNECTIONS = [
     ConnectionSetting(
@@ -50,6 +56,19 @@ EXPECTED_CONNECTIONS = [
         conn_type="http",
         host="http://127.0.0.1:5678",
         extra={"api_key": "local-dev-key"},
+    ),
+    ConnectionSetting(
+        conn_id="sendgrid_api",
+        conn_type="http",
+        host="http://127.0.0.1:8767",
+        extra={"api_key": "dev-sendgrid-key"},
+    ),
+    ConnectionSetting(conn_id="sendgrid_status", conn_type="http", host="http://127.0.0.1:8767"),
+    ConnectionSetting(
+        conn_id="supabase_api",
+        conn_type="http",
+        host="http://127.0.0.1:8768",
+        extra={"api_key": "dev-supabase-token", "project_ref": "devprojectref"},
     ),
 ]
 EXPECTED_VARIABLES = {"nurture_ops_thresholds": "{}", "nurture_ops_remediation": "{}"}
@@ -95,7 +114,14 @@ def test_native_files_round_trip_through_airflows_parsers(tmp_path):
     assert list(paths) == ["connections", "variables", "pools"]
 
     connections = load_connections_dict(str(paths["connections"]))
-    assert list(connections) == ["leads_db", "slack_alerts", "n8n_api"]
+    assert list(connections) == [
+        "leads_db",
+        "slack_alerts",
+        "n8n_api",
+        "sendgrid_api",
+        "sendgrid_status",
+        "supabase_api",
+    ]
     for expected in EXPECTED_CONNECTIONS:
         assert_same_connection(connections[expected.conn_id], expected)
 
@@ -115,7 +141,10 @@ def test_env_form_parses_with_airflows_env_backend(monkeypatch):
     assert sorted(env) == [
         "AIRFLOW_CONN_LEADS_DB",
         "AIRFLOW_CONN_N8N_API",
+        "AIRFLOW_CONN_SENDGRID_API",
+        "AIRFLOW_CONN_SENDGRID_STATUS",
         "AIRFLOW_CONN_SLACK_ALERTS",
+        "AIRFLOW_CONN_SUPABASE_API",
         "AIRFLOW_VAR_NURTURE_OPS_REMEDIATION",
         "AIRFLOW_VAR_NURTURE_OPS_THRESHOLDS",
     ]
@@ -399,7 +428,7 @@ def test_cli_import_loads_everything_into_a_fresh_airflow(tmp_path):
             from airflow.models.pool import Pool
             from airflow.models.variable import Variable
             conns = {c: Connection.get_connection_from_secrets(c).to_dict()
-                     for c in ("leads_db", "slack_alerts", "n8n_api")}
+                     for c in ("leads_db", "slack_alerts", "n8n_api", "sendgrid_api", "sendgrid_status", "supabase_api")}
             pools = {p.pool: [p.slots, p.description] for p in Pool.get_pools()}
             variables = {k: Variable.get(k) for k in ("nurture_ops_thresholds", "nurture_ops_remediation")}
             print(json.dumps({"connections": conns, "pools": pools, "variables": variables}))
