@@ -99,7 +99,13 @@ SERVICES: dict[str, list[str]] = {
 }
 # Started at once. The scheduler waits until the api-server answers and the connections are
 # imported: its LocalExecutor workers run tasks, which call the execution API and read connections.
-FIRST = ("slack_sink", "fake_n8n", "simulator", "api_server", "dag_processor", "triggerer") + (
+FIRST = (
+    "slack_sink",
+    "fake_n8n",
+    "simulator",
+    "api_server",
+    "dag_processor",
+    "triggerer",
     "fake_sendgrid",
     "fake_supabase",
 )
@@ -112,7 +118,6 @@ STOP_ORDER = (
     "simulator",
     "fake_n8n",
     "slack_sink",
-) + (
     "fake_sendgrid",
     "fake_supabase",
 )
