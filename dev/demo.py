@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import sqlite3
@@ -200,12 +201,13 @@ def main() -> int:
                 for payload in payloads:
                     print(f"      slack ← {payload.get('text', '')[:150]}")
                     for line in highlights(payload):
-                        print(f"               {line[:220]}")
+                        print(f"               {html.unescape(line)[:220]}")
         with psycopg.connect(pg.dsn(DEMO_DB), autocommit=True) as conn:
             print_table(
                 conn,
                 "Remediations (nurture_ops.remediation_audit)",
-                "SELECT remediation_key, mode, outcome, rows_counted, rows_changed, detail->>'message' "
+                "SELECT remediation_key, mode, outcome, rows_counted, rows_changed, detail->>'message', "
+                "CASE WHEN reason LIKE '%SendGrid status%' THEN 'reason: ' || reason END "
                 "FROM nurture_ops.remediation_audit ORDER BY id",
             )
             print_table(
