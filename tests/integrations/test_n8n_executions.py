@@ -55,17 +55,17 @@ def test_counting_stops_once_past_the_threshold(n8n):
     # 50, 100, 150: past 100 after the third page; the rest and the running ones are never asked for.
     assert counted == {
         "counted": 150,
-        "by_status": {"waiting": 150, "running": 0},
+        "by_status": {"waiting": 150},
         "complete": False,
         "pages": 3,
     }
     assert all(q["status"] == ["waiting"] for q in n8n.queries)
     metrics = queue_metrics(counted, 100)
-    assert metrics["queue_text"] == "more than 100 (counting stopped at 150: 150 waiting, 0 running)"
+    assert metrics["queue_text"] == "more than 100 (counting stopped at 150: 150 waiting)"
     finding = evaluate(N8N_EXECUTION_QUEUE_BACKLOG, metrics)
     assert finding.status == "warning"
     assert finding.summary == (
-        "N8n workflow executions waiting or running: more than 100 (counting stopped at 150: 150 waiting, 0 running)"
+        "N8n workflow executions waiting or running: more than 100 (counting stopped at 150: 150 waiting)"
     )
 
 
@@ -126,3 +126,21 @@ def test_the_fake_raises_the_backlog_over_http(n8n):
 
     assert answer.json() == {"waiting": 140, "running": 3}
     assert client(n8n.url).count_executions(stop_above=1000)["counted"] == 143
+
+
+def test_a_full_last_page_past_the_threshold_stops_before_the_next_status(n8n):
+    n8n.set_backlog(waiting=150, running=7)
+
+    counted = client(n8n.url).count_executions(stop_above=100, page_size=100)
+
+    # 100 + 50: every waiting one counted, past 100: the running ones are not asked for.
+    assert counted == {"counted": 150, "by_status": {"waiting": 150}, "complete": False, "pages": 2}
+
+
+def test_the_last_status_past_the_threshold_is_a_complete_count(n8n):
+    n8n.set_backlog(waiting=60, running=45)
+
+    counted = client(n8n.url).count_executions(stop_above=100, page_size=100)
+
+    assert counted == {"counted": 105, "by_status": {"waiting": 60, "running": 45}, "complete": True, "pages": 2}
+    assert queue_metrics(counted, 100)["queue_text"] == "105 (60 waiting, 45 running)"

@@ -151,20 +151,18 @@ class N8nClient:
         """Executions in the given statuses (N8n filters one status per call), following
         `nextCursor`, and stopping as soon as more than `stop_above` are counted: a backlog of
         thousands costs a couple of pages, not thousands. Returns {"counted": n, "by_status":
-        {status: n}, "complete": False when counting stopped early, "pages": calls made}."""
-        by_status = {status: 0 for status in statuses}
+        {status: n} (only the statuses asked for before stopping), "complete": False when counting
+        stopped early, "pages": calls made}."""
+        by_status: dict[str, int] = {}
         pages = 0
+        stopped = False
         for status in statuses:
+            if stopped:
+                break
+            by_status[status] = 0
             seen_cursors: set[str] = set()
             cursor: str | None = None
             while True:
-                if sum(by_status.values()) > stop_above:
-                    return {
-                        "counted": sum(by_status.values()),
-                        "by_status": by_status,
-                        "complete": False,
-                        "pages": pages,
-                    }
                 if pages >= MAX_PAGES:
                     raise N8nError(
                         f"More than {MAX_PAGES} pages of executions at {self._url('/executions')}; giving up."
@@ -184,6 +182,9 @@ class N8nClient:
                 cursor = body.get("nextCursor")
                 if not cursor:
                     break
+                if sum(by_status.values()) > stop_above:  # more pages, but the answer is known
+                    stopped = True
+                    break
                 if cursor in seen_cursors:
                     raise N8nError(
                         f"N8n returned the same nextCursor twice while listing executions at "
@@ -191,7 +192,14 @@ class N8nClient:
                         url=self._url("/executions"),
                     )
                 seen_cursors.add(cursor)
-        return {"counted": sum(by_status.values()), "by_status": by_status, "complete": True, "pages": pages}
+            if sum(by_status.values()) > stop_above:
+                stopped = stopped or status != statuses[-1]
+        return {
+            "counted": sum(by_status.values()),
+            "by_status": by_status,
+            "complete": not stopped,
+            "pages": pages,
+        }
 
     def get_workflow(self, workflow_id: str | int) -> dict:
         return self._request("GET", f"/workflows/{workflow_id}")
