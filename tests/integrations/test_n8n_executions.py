@@ -142,5 +142,10 @@ def test_the_last_status_past_the_threshold_is_a_complete_count(n8n):
 
     counted = client(n8n.url).count_executions(stop_above=100, page_size=100)
 
-    assert counted == {"counted": 105, "by_status": {"waiting": 60, "running": 45}, "complete": True, "pages": 2}
+    assert counted == {
+        "counted": 105,
+        "by_status": {"waiting": 60, "running": 45},
+        "complete": True,
+        "pages": 2,
+    }
     assert queue_metrics(counted, 100)["queue_text"] == "105 (60 waiting, 45 running)"
