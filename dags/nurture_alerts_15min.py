@@ -1,8 +1,8 @@
 """
 ### Lead nurture — workflow and queue alerts, every 15 minutes
 
-The runbook's 15-minute checks: stopped N8n workflows, emails stuck in the queue and overdue
-enrollments. Each run evaluates windows that end at the run's logical date, so clearing a past
+The runbook's 15-minute checks: stopped N8n workflows, emails stuck in the queue, overdue
+enrollments, and N8n's workflow execution queue (its scaling trigger, through the N8n API). Each run evaluates windows that end at the run's logical date, so clearing a past
 run re-evaluates that past window. The checks, their thresholds, runbook actions and inhibitions
 below are generated from the catalog (`plugins/nurture_ops/core/catalog.py`, cadence "15min"),
 the same selection the tasks are built from.

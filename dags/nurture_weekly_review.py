@@ -19,6 +19,7 @@ from nurture_ops.weekly_review import (
     query_performance,
     scheduler_performance,
     sender_performance,
+    sendgrid_deliverability,
     unsubscribe_feedback,
     weekly_summary,
 )
@@ -41,6 +42,7 @@ with DAG(
         scheduler_performance(),
         sender_performance(),
         unsubscribe_feedback(),
+        sendgrid_deliverability(),
     ]
     probe_database(owns_alert=False) >> database_parts
     [*database_parts, export_workflow_definitions()] >> weekly_summary()

@@ -1288,12 +1288,15 @@ def build_items(shape: Shape) -> list[Item]:
     from nurture_ops.daily_health import logic as digest
     from nurture_ops.quarterly_audit import capacity as audit_capacity
     from nurture_ops.quarterly_audit import schema as audit_schema
+    from nurture_ops.weekly_review import deliverability
     from nurture_ops.weekly_review import logic as review
 
     at = shape.end
     settings = build_settings()
     items: list[Item] = []
     for check in CHECKS.values():
+        if not check.sql:  # measured through an outside API (check.source): nothing to time here
+            continue
 
         def run_check(conn, check=check):
             _, params = measure_params(check, at)
@@ -1365,6 +1368,13 @@ def build_items(shape: Shape) -> list[Item]:
             "review",
             "weekly",
             lambda c: review.unsubscribe_feedback(c, week_start=week.start, week_end=week.end),
+            memory=True,
+        ),
+        Item(
+            "review.deliverability_counts",
+            "review",
+            "weekly",
+            lambda c: deliverability.database_counts(c, *deliverability.review_days(at)),
             memory=True,
         ),
         # Last: it reads pg_stat_statements, which now holds every statement above.

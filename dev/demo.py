@@ -2,11 +2,15 @@
 
 1. a fresh lead-nurture database `nurture_demo` seeded with the known anomalies (dev/seed.py),
    anchored at the current time floored to 5 minutes;
-2. a Slack sink and a fake N8n on 127.0.0.1 (free ports), a private Airflow home;
+2. a Slack sink, a fake N8n (a short execution queue), a fake SendGrid (stats counted from the
+   seeded database, one day planted off; a major incident on its status page) and a fake Supabase
+   (daily backups) on 127.0.0.1 (free ports), a private Airflow home;
 3. `airflow dags test DAG DATE` for each DAG, DATE = the anchor, then a second pass of the alert
-   DAGs (which must send nothing new: no duplicates);
-4. a summary: each DAG's outcome, the Slack messages it caused, the remediations with their audit
-   rows, and the alert state;
+   DAGs (which must send nothing new: no duplicates), then the 15-minute alerts once more with
+   the N8n queue raised past 100 (the backlog warning);
+4. a summary: each DAG's outcome, the Slack messages it caused (with the lines that show what the
+   outside said: SendGrid's status, the backup, the deliverability discrepancies), the
+   remediations with their audit rows, and the alert state;
 5. a noisy organization (issue 12): one organization whose sends all fail while the global rate
    stays under its threshold, over three more runs of the 5-minute DAG: its own alert, grouped
    per check and run, the PagerDuty stand-in's trigger, an escalation to slack_escalation once it
@@ -15,6 +19,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import sqlite3
@@ -31,6 +36,8 @@ from dev import pg
 from dev import seed as demo_seed
 from dev.fake_n8n import FakeN8n, demo_workflows
 from dev.fake_pagerduty import FakePagerDuty
+from dev.fake_sendgrid import PLANTED_DAYS_BEFORE, FakeSendGrid, plant_discrepancy, stats_from_database
+from dev.fake_supabase import FakeSupabase
 from dev.rows import Builder
 from dev.slack_sink import SlackSink
 
@@ -49,6 +56,11 @@ DAGS = [
 SECOND_PASS = ["nurture_alerts_5min", "nurture_alerts_15min", "nurture_daily_health"]
 ESCALATION_PATH = "T000/B000/ESCALATION"  # the sink's path for slack_escalation (a dummy)
 NOISY_ORG = "Noisy Demo Org"
+THIRD_PASS = ["nurture_alerts_15min"]
+QUEUE_BACKLOG = 150  # waiting executions in the third pass: past the runbook's "> 100 items"
+INCIDENT = "Elevated API error rates on mail send"
+# Lines of a message worth showing under it: what the outside said.
+HIGHLIGHTS = ("SendGrid status", "*Database backup*", "discrepanc", "Likely cause", "Spam reports")
 
 
 def anchor() -> datetime:
@@ -56,8 +68,22 @@ def anchor() -> datetime:
     return now.replace(minute=now.minute - now.minute % 5)
 
 
+def highlights(payload: dict) -> list[str]:
+    """The lines of a message's sections that show what an outside system said."""
+    lines = []
+    for block in payload.get("blocks") or []:
+        text = (block.get("text") or {}).get("text", "") if isinstance(block, dict) else ""
+        lines += [line for line in text.splitlines() if any(h in line for h in HIGHLIGHTS)]
+    return lines
+
+
 def airflow_env(
-    home: Path, sink: SlackSink, n8n: FakeN8n, pagerduty: FakePagerDuty | None = None
+    home: Path,
+    sink: SlackSink,
+    n8n: FakeN8n,
+    sendgrid: FakeSendGrid,
+    supabase: FakeSupabase,
+    pagerduty: FakePagerDuty | None = None,
 ) -> dict[str, str]:
     env = dict(os.environ)
     for name in list(env):
@@ -83,6 +109,9 @@ def airflow_env(
             ),
             "AIRFLOW_CONN_SLACK_ALERTS": sink.connection_json(),
             "AIRFLOW_CONN_N8N_API": n8n.connection_json(),
+            "AIRFLOW_CONN_SENDGRID_API": sendgrid.connection_json(),
+            "AIRFLOW_CONN_SENDGRID_STATUS": sendgrid.status_connection_json(),
+            "AIRFLOW_CONN_SUPABASE_API": supabase.connection_json(),
             # Show the N8n remediation without acting on anything: dry run.
             "AIRFLOW_VAR_NURTURE_OPS_REMEDIATION": json.dumps({"pause_sender_workflow": "dry_run"}),
             "AIRFLOW_VAR_NURTURE_OPS_WORKFLOW_BACKUP_URL": f"file://{home}/workflow-backups",
@@ -142,12 +171,24 @@ def main() -> int:
     pg.createdb(DEMO_DB, drop=True)
     with psycopg.connect(pg.dsn(DEMO_DB)) as conn:
         manifest = demo_seed.seed(conn, seed=42, now=when)
+        # What SendGrid would report of the review's 7 days, counted from the seed; one day planted off.
+        last = when.date() - timedelta(days=1)
+        stats = stats_from_database(conn, last - timedelta(days=6), last)
+    planted_day = (when.date() - timedelta(days=PLANTED_DAYS_BEFORE)).isoformat()
+    planted = plant_discrepancy(stats, planted_day)
     print(f"  seeded {DEMO_DB}: " + ", ".join(f"{k} {v:,}" for k, v in manifest["counts"].items()))
+    print(
+        f"  fake SendGrid: stats of {len(stats)} days from the seed, {planted_day} planted with {planted} more "
+        f"deliveries than the webhook recorded; status page: major incident {INCIDENT!r}"
+    )
     sink = SlackSink(port=0, jsonl_path=work / "slack.jsonl", quiet=True)
     sink.start()
     n8n = FakeN8n(demo_workflows(), port=0, api_key="local-dev-key").start()
     pagerduty = FakePagerDuty(port=0, jsonl_path=work / "pagerduty.jsonl").start()
-    env = airflow_env(home, sink, n8n, pagerduty)
+    sendgrid = FakeSendGrid(port=0, stats=stats).start()
+    sendgrid.open_incident(INCIDENT, impact="major")
+    supabase = FakeSupabase(port=0).start()
+    env = airflow_env(home, sink, n8n, sendgrid, supabase, pagerduty)
     subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
         env=env,
@@ -156,31 +197,43 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     outcomes = []
-    pd_before_second = 0
+    pd_second = 0
     try:
-        for label, dag_ids in (("first pass", DAGS), ("second pass (nothing new expected)", SECOND_PASS)):
+        third = f"third pass (N8n queue raised to {QUEUE_BACKLOG} waiting executions)"
+        for label, dag_ids in (
+            ("first pass", DAGS),
+            ("second pass (nothing new expected)", SECOND_PASS),
+            (third, THIRD_PASS),
+        ):
             print(f"\n== {label}")
-            pd_before_second = len(pagerduty.events())
+            pd_before = len(pagerduty.events())
+            if label == third:
+                n8n.set_backlog(waiting=QUEUE_BACKLOG, running=3)
             for dag_id in dag_ids:
                 if not (REPO / "dags" / f"{dag_id}.py").exists():
                     print(f"  {dag_id:<30} not in this checkout")
                     continue
                 before = len(sink.payloads())
                 state, seconds, log_path = run_dag(dag_id, when, env, work)
-                messages = [p.get("text", "") for p in sink.payloads()[before:]]
+                payloads = sink.payloads()[before:]
+                messages = [p.get("text", "") for p in payloads]
                 outcomes.append((label, dag_id, state, messages))
                 print(
                     f"  {dag_id:<30} {state:<8} {seconds:5.1f} s  {len(messages)} Slack message(s)  log {log_path}"
                 )
-                for text in messages:
-                    print(f"      slack ← {text[:150]}")
-        pd_second = len(pagerduty.events()) - pd_before_second
+                for payload in payloads:
+                    print(f"      slack ← {payload.get('text', '')[:150]}")
+                    for line in highlights(payload):
+                        print(f"               {html.unescape(line)[:220]}")
+            if label.startswith("second"):
+                pd_second = len(pagerduty.events()) - pd_before
         outcomes += noisy_organization(when, env, work, sink, pagerduty)
         with psycopg.connect(pg.dsn(DEMO_DB), autocommit=True) as conn:
             print_table(
                 conn,
                 "Remediations (nurture_ops.remediation_audit)",
-                "SELECT remediation_key, mode, outcome, rows_counted, rows_changed, detail->>'message' "
+                "SELECT remediation_key, mode, outcome, rows_counted, rows_changed, detail->>'message', "
+                "CASE WHEN reason LIKE '%SendGrid status%' THEN 'reason: ' || reason END "
                 "FROM nurture_ops.remediation_audit ORDER BY id",
             )
             print_table(
@@ -190,6 +243,8 @@ def main() -> int:
                 "FROM nurture_ops.alert_state ORDER BY alert_key, scope",
             )
     finally:
+        supabase.stop()
+        sendgrid.stop()
         n8n.stop()
         sink.stop()
         pagerduty.stop()

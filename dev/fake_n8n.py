@@ -9,6 +9,11 @@ It listens on 127.0.0.1 only and answers the calls nurture_ops.n8n makes, the wa
     GET  /api/v1/workflows/{id}              -> the workflow, or 404 {"message": "Not Found"}
     POST /api/v1/workflows/{id}/deactivate   -> the workflow with active=false
     POST /api/v1/workflows/{id}/activate     -> the workflow with active=true
+    GET  /api/v1/executions?status=S&limit=N&cursor=C[&workflowId=W]
+         -> {"data": [...], "nextCursor": "<opaque>" | null}   (status: canceled, error, running,
+            success, waiting; without it every execution)
+    POST /_backlog?waiting=N[&running=M]     -> (local only, no key) replace the unfinished
+         executions with N waiting and M running ones: raises or clears the queue backlog
     GET  /healthz                            -> {"status": "ok"} (no key needed)
 
 Every /api/ call needs the header X-N8N-API-KEY; without it N8n answers 401
@@ -28,6 +33,7 @@ In tests::
     n8n = FakeN8n([make_workflow("1", "Lead Nurture - Email Sender")], port=0).start()
     n8n.url, n8n.calls, n8n.queries, n8n.headers, n8n.workflows, n8n.connection_json()
     n8n.fail_next(1, 503)   # the next /api/ call gets a 503 (recorded in n8n.calls all the same)
+    n8n.set_backlog(waiting=150, running=3)   # the execution queue "Scale N8n" watches
     n8n.stop()
 """
 
@@ -95,6 +101,35 @@ def make_workflow(
     }
 
 
+EXECUTION_STATUSES = ("canceled", "error", "running", "success", "waiting")
+# The demo's queue: short (the runbook's trigger is > 100), a few finished ones around it.
+DEMO_BACKLOG = {"waiting": 4, "running": 2}
+
+
+def make_execution(execution_id: int, status: str, workflow_id: str = "wf02") -> dict:
+    """An execution object shaped like N8n's public API list item (includeData=false)."""
+    finished = status in ("success", "error", "canceled")
+    return {
+        "id": str(execution_id),
+        "finished": status == "success",
+        "mode": "trigger",
+        "retryOf": None,
+        "retrySuccessId": None,
+        "startedAt": "2025-10-01T09:00:00.000Z",
+        "stoppedAt": "2025-10-01T09:00:02.000Z" if finished else None,
+        "workflowId": workflow_id,
+        "waitTill": None,
+        "status": status,
+    }
+
+
+def demo_executions(
+    waiting: int = DEMO_BACKLOG["waiting"], running: int = DEMO_BACKLOG["running"]
+) -> list[dict]:
+    statuses = ["success"] * 20 + ["error"] * 2 + ["waiting"] * waiting + ["running"] * running
+    return [make_execution(i, status) for i, status in enumerate(statuses, start=1)]
+
+
 def demo_workflows() -> list[dict]:
     return [make_workflow(f"wf{i:02d}", name) for i, name in enumerate(DEMO_WORKFLOW_NAMES, start=1)]
 
@@ -125,8 +160,10 @@ class FakeN8n(LoopbackServer):
         repeat_cursor: bool = False,
         delay_s: float = 0.0,
         quiet: bool = True,
+        executions: list[dict] | None = None,
     ):
         self.workflows: list[dict] = list(workflows) if workflows is not None else demo_workflows()
+        self.executions: list[dict] = list(executions) if executions is not None else demo_executions()
         self.api_key = api_key
         self.calls: list[tuple[str, str]] = []  # (method, path without query), authorised or not
         self.queries: list[dict[str, list[str]]] = []  # the query of each call, same order
@@ -160,6 +197,18 @@ class FakeN8n(LoopbackServer):
     def calls_to(self, method: str, path: str) -> int:
         return sum(1 for call in self.calls if call == (method, path))
 
+    def set_backlog(self, waiting: int = 0, running: int = 0) -> None:
+        """Replace the unfinished executions with `waiting` waiting and `running` running ones."""
+        with self.lock:
+            done = [e for e in self.executions if e["status"] not in ("waiting", "running")]
+            start = max((int(e["id"]) for e in self.executions), default=0) + 1
+            fresh = ["waiting"] * waiting + ["running"] * running
+            self.executions = done + [make_execution(start + i, st) for i, st in enumerate(fresh)]
+
+    def backlog(self) -> dict[str, int]:
+        with self.lock:
+            return {st: sum(1 for e in self.executions if e["status"] == st) for st in ("waiting", "running")}
+
     # -- API (called from server threads) --------------------------------------------------------
 
     def _list(self, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -179,6 +228,34 @@ class FakeN8n(LoopbackServer):
             matching = [wf for wf in matching if bool(wf.get("active")) == wanted]
         if "name" in query:
             matching = [wf for wf in matching if wf.get("name") == query["name"][0]]
+        page = matching[offset : offset + limit]
+        more = offset + limit < len(matching)
+        next_offset = limit if self.repeat_cursor else offset + limit
+        return 200, {
+            "data": copy.deepcopy(page),
+            "nextCursor": _encode_cursor(next_offset, limit) if more or self.repeat_cursor else None,
+        }
+
+    def _list_executions(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        raw_limit = query.get("limit", [str(DEFAULT_LIMIT)])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            return 400, {"message": f"request/query/limit must be an integer between 1 and {MAX_LIMIT}"}
+        status = query.get("status", [None])[0]
+        if status is not None and status not in EXECUTION_STATUSES:
+            return 400, {
+                "message": f"request/query/status must be equal to one of the allowed values: {', '.join(EXECUTION_STATUSES)}"
+            }
+        limit, offset = int(raw_limit), 0
+        if query.get("cursor"):
+            decoded = _decode_cursor(query["cursor"][0])
+            if decoded is None:
+                return 400, {"message": "An invalid cursor was provided"}
+            offset, limit = decoded
+        with self.lock:
+            matching = [e for e in self.executions if status is None or e["status"] == status]
+        if "workflowId" in query:
+            matching = [e for e in matching if e["workflowId"] == query["workflowId"][0]]
+        matching.sort(key=lambda e: -int(e["id"]))  # newest first, as N8n lists them
         page = matching[offset : offset + limit]
         more = offset + limit < len(matching)
         next_offset = limit if self.repeat_cursor else offset + limit
@@ -207,6 +284,13 @@ class FakeN8n(LoopbackServer):
             self.headers.append(dict(headers.items()))
         if path == "/healthz" and method == "GET":
             return 200, {"status": "ok"}
+        if path == "/_backlog" and method == "POST":  # a local control, not N8n's API
+            try:
+                waiting, running = (int(query.get(k, ["0"])[0]) for k in ("waiting", "running"))
+            except ValueError:
+                return 400, {"message": "waiting and running must be whole numbers"}
+            self.set_backlog(waiting=max(0, waiting), running=max(0, running))
+            return 200, self.backlog()
         if not path.startswith("/api/v1/"):
             return 404, {"message": "not found"}
         if self.delay_s:
@@ -220,6 +304,8 @@ class FakeN8n(LoopbackServer):
         if key != self.api_key:
             return 401, {"message": "unauthorized"}
         segments = [unquote(s) for s in path[len("/api/v1/") :].split("/")]
+        if segments == ["executions"] and method == "GET":
+            return self._list_executions(query)
         if segments[0] != "workflows":
             return 404, {"message": "not found"}
         if method == "GET" and len(segments) == 1:
@@ -255,8 +341,16 @@ def _make_handler(fake: FakeN8n) -> type[QuietHandler]:
 def main(argv: list[str] | None = None) -> int:
     parser = cli_parser("python -m dev.fake_n8n", __doc__, DEFAULT_PORT, "do not print a line per request")
     parser.add_argument("--api-key", default=os.environ.get("NURTURE_FAKE_N8N_API_KEY", DEV_API_KEY))
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=None,
+        help="waiting executions to start with (default: the demo's short queue)",
+    )
     args = parser.parse_args(argv)
     fake = FakeN8n(demo_workflows(), port=args.port, api_key=args.api_key, quiet=args.quiet)
+    if args.backlog is not None:
+        fake.set_backlog(waiting=args.backlog)
     return serve_until_signalled(
         fake,
         "fake n8n",

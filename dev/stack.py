@@ -20,10 +20,11 @@ replaced by an unrelated one is ignored. PostgreSQL is stopped only when this mo
 (.local/run/postgres.json); a server started by `python dev/pg.py start` or by pytest is left alone.
 
 Ports (all on 127.0.0.1): NURTURE_AIRFLOW_PORT (8080), NURTURE_SLACK_SINK_PORT (8765),
-NURTURE_FAKE_N8N_PORT (5678), NURTURE_FAKE_PAGERDUTY_PORT (8766), NURTURE_PG_PORT (54329, see
-dev/pg.py), and with NURTURE_EXECUTOR=celery (`make run EXECUTOR=celery`) NURTURE_REDIS_PORT (6389)
-for the Redis broker of dev/celery_stack.py, whose two Celery workers run tasks instead of the
-LocalExecutor.
+NURTURE_FAKE_N8N_PORT (5678), NURTURE_FAKE_PAGERDUTY_PORT (8766), NURTURE_FAKE_SENDGRID_PORT (8767:
+SendGrid's stats and status page), NURTURE_FAKE_SUPABASE_PORT (8768: backups), NURTURE_PG_PORT
+(54329, see dev/pg.py), and with NURTURE_EXECUTOR=celery (`make run EXECUTOR=celery`)
+NURTURE_REDIS_PORT (6389) for the Redis broker of dev/celery_stack.py, whose two Celery workers run
+tasks instead of the LocalExecutor.
 
 Airflow's metadata lives in the database `airflow` (METADATA_DB) of the same PostgreSQL cluster
 as the lead-nurture data, created if missing and migrated by `airflow db migrate` on every start.
@@ -61,6 +62,8 @@ SINK_PORT = int(os.environ.get("NURTURE_SLACK_SINK_PORT", "8765"))
 N8N_PORT = int(os.environ.get("NURTURE_FAKE_N8N_PORT", "5678"))
 PAGERDUTY_PORT = int(os.environ.get("NURTURE_FAKE_PAGERDUTY_PORT", "8766"))
 PAGERDUTY_LOG = LOCAL / "pagerduty.jsonl"
+SENDGRID_PORT = int(os.environ.get("NURTURE_FAKE_SENDGRID_PORT", "8767"))
+SUPABASE_PORT = int(os.environ.get("NURTURE_FAKE_SUPABASE_PORT", "8768"))
 DEMO_DB = "nurture"
 METADATA_DB = "airflow"  # Airflow's metadata, on the same cluster (psycopg 3 driver)
 ADMIN_USER = "admin"
@@ -100,10 +103,32 @@ SERVICES: dict[str, list[str]] = {
     ],
     "simulator": [sys.executable, "-m", "dev.simulate", "--dsn", pg.dsn(DEMO_DB)],
     **airflow_commands(),
+    # SendGrid's stats counted from the local database (one day planted off), and its status page.
+    "fake_sendgrid": [
+        sys.executable,
+        "-m",
+        "dev.fake_sendgrid",
+        "--port",
+        str(SENDGRID_PORT),
+        "--dsn",
+        pg.dsn(DEMO_DB),
+        "--plant",
+    ],
+    "fake_supabase": [sys.executable, "-m", "dev.fake_supabase", "--port", str(SUPABASE_PORT)],
 }
 # Started at once. The scheduler waits until the api-server answers and the connections are
 # imported: its LocalExecutor workers run tasks, which call the execution API and read connections.
-FIRST = ("slack_sink", "fake_n8n", "fake_pagerduty", "simulator", "api_server", "dag_processor", "triggerer")
+FIRST = (
+    "slack_sink",
+    "fake_n8n",
+    "fake_pagerduty",
+    "fake_sendgrid",
+    "fake_supabase",
+    "simulator",
+    "api_server",
+    "dag_processor",
+    "triggerer",
+)
 # The scheduler first (no new task starts), the api-server after the components that call it.
 STOP_ORDER = (
     "scheduler",
@@ -114,6 +139,8 @@ STOP_ORDER = (
     celery_stack.REDIS,
     "simulator",
     "fake_pagerduty",
+    "fake_sendgrid",
+    "fake_supabase",
     "fake_n8n",
     "slack_sink",
 )
@@ -122,6 +149,8 @@ PORTS = {
     "slack_sink": (SINK_PORT, "NURTURE_SLACK_SINK_PORT"),
     "fake_n8n": (N8N_PORT, "NURTURE_FAKE_N8N_PORT"),
     "fake_pagerduty": (PAGERDUTY_PORT, "NURTURE_FAKE_PAGERDUTY_PORT"),
+    "fake_sendgrid": (SENDGRID_PORT, "NURTURE_FAKE_SENDGRID_PORT"),
+    "fake_supabase": (SUPABASE_PORT, "NURTURE_FAKE_SUPABASE_PORT"),
 }
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 if EXECUTOR == "celery":
@@ -229,6 +258,8 @@ def airflow_env(
             "NURTURE_SLACK_SINK_PORT": str(sink_port),
             "NURTURE_FAKE_N8N_PORT": str(n8n_port),
             "NURTURE_FAKE_PAGERDUTY_PORT": os.environ.get("NURTURE_FAKE_PAGERDUTY_PORT", str(PAGERDUTY_PORT)),
+            "NURTURE_FAKE_SENDGRID_PORT": str(SENDGRID_PORT),
+            "NURTURE_FAKE_SUPABASE_PORT": str(SUPABASE_PORT),
             "NURTURE_PG_PORT": str(pg.PORT),
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         }

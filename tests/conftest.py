@@ -36,10 +36,16 @@ for name in list(os.environ):
     if name.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_")):
         del os.environ[name]
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
+# SendGrid's status page has a public default (https://status.sendgrid.com): tests never reach the
+# internet; by default it is a closed local port ("status unknown"), the fake_sendgrid fixture
+# replaces it.
+os.environ["AIRFLOW_CONN_SENDGRID_STATUS"] = json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9"})
 
 from dev import pg  # noqa: E402
 from dev.fake_n8n import FakeN8n, make_workflow  # noqa: E402
 from dev.fake_pagerduty import FakePagerDuty  # noqa: E402
+from dev.fake_sendgrid import FakeSendGrid  # noqa: E402
+from dev.fake_supabase import FakeSupabase  # noqa: E402
 from dev.slack_sink import SlackSink  # noqa: E402
 from tests.builders import Rows, Seed, Seeded, seed_enrollments, seed_sends  # noqa: E402
 
@@ -201,6 +207,27 @@ def fake_pagerduty(monkeypatch):
     """The PagerDuty Events API v2 stand-in on 127.0.0.1 (free port), wired as `pagerduty_events`."""
     server = FakePagerDuty(port=0).start()
     monkeypatch.setenv("AIRFLOW_CONN_PAGERDUTY_EVENTS", server.connection_json())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_sendgrid(monkeypatch):
+    """A FakeSendGrid on 127.0.0.1 (free port): Stats API and status page, wired as the
+    `sendgrid_api` and `sendgrid_status` connections; no stats until a test sets them."""
+    server = FakeSendGrid(port=0).start()
+    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_API", server.connection_json())
+    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_STATUS", server.status_connection_json())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_supabase(monkeypatch):
+    """A FakeSupabase on 127.0.0.1 (free port), wired as the `supabase_api` connection; daily
+    backups relative to the request's time until a test sets `backups`."""
+    server = FakeSupabase(port=0).start()
+    monkeypatch.setenv("AIRFLOW_CONN_SUPABASE_API", server.connection_json())
     yield server
     server.stop()
 

@@ -33,6 +33,8 @@ PORT_VARS = (
     "NURTURE_SLACK_SINK_PORT",
     "NURTURE_FAKE_N8N_PORT",
     "NURTURE_FAKE_PAGERDUTY_PORT",
+    "NURTURE_FAKE_SENDGRID_PORT",
+    "NURTURE_FAKE_SUPABASE_PORT",
 )
 
 EXPECTED_CONNECTIONS = [
@@ -67,6 +69,19 @@ EXPECTED_CONNECTIONS = [
         conn_type="slackwebhook",
         host="http://127.0.0.1:8765/services",
         password="T000/B000/ESCALATION",
+    ),
+    ConnectionSetting(
+        conn_id="sendgrid_api",
+        conn_type="http",
+        host="http://127.0.0.1:8767",
+        extra={"api_key": "dev-sendgrid-key"},
+    ),
+    ConnectionSetting(conn_id="sendgrid_status", conn_type="http", host="http://127.0.0.1:8767"),
+    ConnectionSetting(
+        conn_id="supabase_api",
+        conn_type="http",
+        host="http://127.0.0.1:8768",
+        extra={"api_key": "dev-supabase-token", "project_ref": "devprojectref"},
     ),
 ]
 EXPECTED_VARIABLES = {"nurture_ops_thresholds": "{}", "nurture_ops_remediation": "{}"}
@@ -118,6 +133,9 @@ def test_native_files_round_trip_through_airflows_parsers(tmp_path):
         "n8n_api",
         "pagerduty_events",
         "slack_escalation",
+        "sendgrid_api",
+        "sendgrid_status",
+        "supabase_api",
     ]
     for expected in EXPECTED_CONNECTIONS:
         assert_same_connection(connections[expected.conn_id], expected)
@@ -139,8 +157,11 @@ def test_env_form_parses_with_airflows_env_backend(monkeypatch):
         "AIRFLOW_CONN_LEADS_DB",
         "AIRFLOW_CONN_N8N_API",
         "AIRFLOW_CONN_PAGERDUTY_EVENTS",
+        "AIRFLOW_CONN_SENDGRID_API",
+        "AIRFLOW_CONN_SENDGRID_STATUS",
         "AIRFLOW_CONN_SLACK_ALERTS",
         "AIRFLOW_CONN_SLACK_ESCALATION",
+        "AIRFLOW_CONN_SUPABASE_API",
         "AIRFLOW_VAR_NURTURE_OPS_REMEDIATION",
         "AIRFLOW_VAR_NURTURE_OPS_THRESHOLDS",
     ]
@@ -424,7 +445,8 @@ def test_cli_import_loads_everything_into_a_fresh_airflow(tmp_path):
             from airflow.models.pool import Pool
             from airflow.models.variable import Variable
             conns = {c: Connection.get_connection_from_secrets(c).to_dict()
-                     for c in ("leads_db", "slack_alerts", "n8n_api", "pagerduty_events", "slack_escalation")}
+                     for c in ("leads_db", "slack_alerts", "n8n_api", "pagerduty_events", "slack_escalation",
+                               "sendgrid_api", "sendgrid_status", "supabase_api")}
             pools = {p.pool: [p.slots, p.description] for p in Pool.get_pools()}
             variables = {k: Variable.get(k) for k in ("nurture_ops_thresholds", "nurture_ops_remediation")}
             print(json.dumps({"connections": conns, "pools": pools, "variables": variables}))

@@ -108,6 +108,8 @@ def test_stop_ends_the_service_and_everything_in_its_session(local, monkeypatch,
     try:
         wait_until(lambda: len(stack.session_members(proc.pid)) == 2)
         (child,) = set(stack.session_members(proc.pid)) - {proc.pid}
+        # Popen(process_group=0): the child is in the session a moment before its setpgid.
+        wait_until(lambda: os.getpgid(child) == child)
         assert os.getpgid(child) == child != proc.pid  # outside the service's process group
         assert stack.service_pid("scheduler") == proc.pid
 

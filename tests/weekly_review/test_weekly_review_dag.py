@@ -201,6 +201,6 @@ def test_database_unreachable_holds_back_its_parts_and_still_exports(
     [report] = slack_sink.payloads()
     assert report["text"] == (
         "[INFO] Weekly review: not reviewed (database unreachable): query_performance, scheduler_performance, "
-        "sender_performance, unsubscribe_feedback; 3 workflows exported (first export)"
+        "sender_performance, unsubscribe_feedback, sendgrid_deliverability; 3 workflows exported (first export)"
     )
     assert "held back" in blocks_text(report)

@@ -34,6 +34,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from nurture_ops.alerting import notify, organizations
 from nurture_ops.alerting import state as alert_state
+from nurture_ops.alerting.api_checks import enrich, measure_through_api, measured_through_api, upstream_text
 from nurture_ops.alerting.defaults import statement_timeout_ms
 from nurture_ops.alerting.measure import (
     STATEMENT_TIMEOUT_XCOM,
@@ -307,6 +308,8 @@ def check_group(check_key: str) -> CheckGroup:
             timeout_ms = statement_timeout_ms(context["task"])
             if run_timings:
                 row = _measure_slowness(context, live_check, at, timeout_ms)
+            elif measured_through_api(check_key):  # N8n's queue, Supabase's backups: no SQL
+                row = measure_through_api(live_check, at)
             else:
                 try:
                     with db.connect(purpose="read", statement_timeout_ms=timeout_ms) as conn:
@@ -354,6 +357,8 @@ def check_group(check_key: str) -> CheckGroup:
                     global_firing=decision.firing,
                 )
             log.info("%s: %s -> %s (%s)", live_check.title, finding.status, decision.kind, decision.reason)
+            if decision.kind in ("fire", "remind"):  # e.g. SendGrid's status; no transaction open
+                finding = enrich(check_key, finding)
             ti = context["ti"]
             ti.xcom_push(key=organizations.XCOM_KEY, value=by_organization)
             ti.xcom_push(key="finding", value=finding.to_dict())
@@ -514,7 +519,8 @@ def remediate_task(check_key: str):
                 mode=mode,
                 max_rows=cap,
                 run=run,
-                reason=f"{live_check.title}: {finding.summary}",
+                reason=f"{live_check.title}: {finding.summary}"
+                + (f"; {upstream}" if (upstream := upstream_text(finding)) else ""),
                 alert_key=check_key,
                 check_params=live_check.params,
             )

@@ -102,6 +102,8 @@ def alert_message(
     threshold = threshold_text(check, finding)
     if threshold:
         body += f"\n{escape(threshold.capitalize())}"
+    if kind != "resolve" and (upstream := (finding.extra or {}).get("upstream")):
+        body += f"\n{upstream_line(upstream)}"
     blocks.append(section(body))
     facts = [f"Runbook: {escape(check.runbook_section)}"]
     if first_fired_at:
@@ -202,6 +204,13 @@ def escalation_message(rows: list[dict], *, run_url: str | None = None) -> dict:
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     return {"text": text, "blocks": blocks}
+
+
+def upstream_line(upstream: dict) -> str:
+    """What the outside said when the alert fired (alerting.api_checks.enrich), escaped; bold when
+    the cause is likely upstream."""
+    line = escape(upstream.get("text") or "")
+    return f"{EMOJI['critical']} *{line}*" if upstream.get("likely_upstream") else line
 
 
 def remediation_text(result: dict) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 Severity = Literal["critical", "warning"]
 Direction = Literal["above", "below"]
 # How a DAG runs a catalog entry (see Check.role).
-Role = Literal["check", "probe"]
+Role = Literal["check", "probe", "report"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,10 @@ class Check:
     # alert DAG runs before its checks; it has no thresholds, is never a check group, and only the
     # DAG of its cadence pages about it (probe_for).
     role: Role = "check"
+    # Measured through an outside API instead of SQL (alerting.api_checks): what it calls, for the
+    # docs; `sql` is then empty. "report": a part of a report DAG (the weekly review) whose
+    # thresholds live here, never a check group.
+    source: str | None = None
 
     @property
     def metrics(self) -> set[str]:
@@ -504,6 +508,81 @@ DATABASE_RESPONDING_SLOWLY = Check(
 )
 
 
+# ---- Outside the database: N8n's queue, Supabase's backups, SendGrid's stats --------------------
+
+# Runbook 5 "Scale N8n": "Workflow execution queue > 100 items", counted through the N8n public API
+# (executions waiting or running) every 15 minutes; counting stops once past the alert level.
+N8N_EXECUTION_QUEUE_BACKLOG = Check(
+    key="n8n_execution_queue_backlog",
+    title="N8n Execution Queue Backlog",
+    cadence="15min",
+    severity="warning",
+    sql="",
+    source="N8n API (connection n8n_api): GET /api/v1/executions?status=waiting|running, cursor paging",
+    thresholds=(Threshold("queued_executions", "above", alert=100, unit=""),),
+    params={"page_size": 100},
+    summary="N8n workflow executions waiting or running: {queue_text}",
+    diagnosis=(
+        "The runbook's scaling trigger: Workflow execution queue > 100 items",
+        "Counted are executions waiting (queued, or paused in a Wait node) or running; counting stops "
+        "once past the alert level, so a long queue is reported as at least that many",
+        "A queue that grows while Workflow Execution Stopped fires is a stuck N8n, not load: restart it first",
+    ),
+    runbook_section="5. Scaling Guidelines › When to Scale › Scale N8n",
+    actions=tuple(SCALING_GUIDELINES["n8n"]["actions"]),
+)
+
+# Runbook 6 "Automated Backups › Database (Daily)": "Supabase provides automatic backups. Verify",
+# through Supabase's Management API, in the daily DAG. Missing: the recovery section's steps.
+DATABASE_BACKUP_MISSING = Check(
+    key="database_backup_missing",
+    title="Database Backup Missing",
+    cadence="daily",
+    severity="warning",
+    sql="",
+    source="Supabase Management API (connection supabase_api): GET /v1/projects/{ref}/database/backups",
+    thresholds=(Threshold("backup_missing", "above", alert=0, unit=""),),
+    params={"max_age_hours": 26},
+    summary="{backup_text}",
+    runbook_section="6. Backup & Recovery › Automated Backups › Database (Daily)",
+    diagnosis=(
+        "Check backup status in the Supabase dashboard (Database › Backups) and Supabase status",
+        "Backups are plan-based: a project on the free plan has none",
+    ),
+    actions=(
+        "Restore Database (30 minutes): Restore from Supabase backup",
+        "Verify all tables present",
+        "Run schema validation queries",
+    ),
+)
+
+# Runbook 7 "Weekly › Check SendGrid deliverability stats": SendGrid's Stats API reconciled day by day
+# with the database (weekly review part). gap_percent: the largest gap between a SendGrid count and
+# ours, in % of the larger; spam_report_rate: spam reports per delivered email, against the mailbox
+# providers' bulk-sender limits (keep under 0.1%, never reach 0.3%).
+SENDGRID_DELIVERABILITY = Check(
+    key="sendgrid_deliverability",
+    title="SendGrid Deliverability",
+    cadence="weekly",
+    severity="warning",
+    sql="",
+    role="report",
+    source="SendGrid Stats API v3 (connection sendgrid_api): GET /v3/stats?aggregated_by=day",
+    thresholds=(
+        Threshold("gap_percent", "above", alert=2.0),
+        Threshold("spam_report_rate", "above", alert=0.3, target=0.1),
+    ),
+    summary="{days_with_gaps} of {days} days differ from SendGrid by more than the tolerance; "
+    "spam reports {spam_report_rate}% of delivered",
+    runbook_section="7. Maintenance Schedule › Weekly › Check SendGrid deliverability stats",
+    actions=(
+        "Check SendGrid deliverability stats",
+        "Sends recorded but fewer SendGrid requests: the Email Sender records sends SendGrid never accepted",
+        "Fewer events recorded than SendGrid counts: the Event Tracker webhook is dropping events",
+        "Spam reports past 0.1%: review list hygiene and content; at 0.3% mailbox providers block bulk senders",
+    ),
+)
+
 CHECKS: dict[str, Check] = {
     c.key: c
     for c in (
@@ -520,6 +599,9 @@ CHECKS: dict[str, Check] = {
         HIGH_BOUNCE_RATE,
         MISSING_PERSONALIZATION,
         ANALYTICS_NOT_UPDATING,
+        N8N_EXECUTION_QUEUE_BACKLOG,
+        DATABASE_BACKUP_MISSING,
+        SENDGRID_DELIVERABILITY,
     )
 }
 

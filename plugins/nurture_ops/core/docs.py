@@ -189,7 +189,13 @@ def check_label(check: Check) -> str:
 def checks_table(checks: Sequence[Check], *, probe: Check | None = None) -> str:
     """One row per check (the probe first when this DAG pages about it)."""
     rows = [
-        (check_label(c), code(c.sql), alert_if(c), params_text(c), remediation_text(c.remediation))
+        (
+            check_label(c),
+            c.source or code(c.sql),
+            alert_if(c),
+            params_text(c),
+            remediation_text(c.remediation),
+        )
         for c in ([probe] if probe else []) + list(checks)
     ]
     headers = (

@@ -17,7 +17,10 @@ def digest_section() -> str:
         f"{value_text(MAX_FAILED_PERCENT)}% of total, average delay < {value_text(MAX_AVG_DELAY_SECONDS)} s), "
         "active enrollments (overdue = 0, due within the hour), workflow errors (all 0), campaign "
         f"engagement (campaigns below open {value_text(engagement['open_rate_alert'])}% or click "
-        f"{value_text(engagement['click_rate_alert'])}%) — and the KPI table with value, target, alert "
+        f"{value_text(engagement['click_rate_alert'])}%), the database backup (runbook 6: Supabase's latest "
+        "completed backup younger than "
+        f'{value_text(get_check("database_backup_missing").params["max_age_hours"])} h, or "not configured") — '
+        "and the KPI table with value, target, alert "
         "level and status. **Separate alerts** only for what crosses an alert level (the checks below)."
     )
     return section("Morning health check (runbook 1)", text)

@@ -52,7 +52,23 @@ def _kpi_table(rows: list[dict]) -> str:
     return "```" + escape("\n".join(lines)) + "```"
 
 
-def message(digest: dict, thresholds: tuple[Threshold, ...], *, run_url: str | None = None) -> dict:
+BACKUP_MARK = {"ok": "✅", "missing": "⚠️", "not_configured": "ℹ️", "api_failed": "⚠️"}
+
+
+def backup_line(backups: dict) -> str:
+    """Runbook 6 "Database (Daily)": one line, whatever the verdict (integrations.supabase)."""
+    return (
+        f"{BACKUP_MARK.get(backups.get('state'), '⚠️')} *Database backup*: {escape(backups.get('text') or '')}"
+    )
+
+
+def message(
+    digest: dict,
+    thresholds: tuple[Threshold, ...],
+    *,
+    run_url: str | None = None,
+    backups: dict | None = None,
+) -> dict:
     rows = kpi_rows(digest["kpis"] or {}, thresholds)
     volume = digest["volume"] or {}
     enrollments = digest["enrollments"] or {}
@@ -77,6 +93,8 @@ def message(digest: dict, thresholds: tuple[Threshold, ...], *, run_url: str | N
         f"{fmt(engagement.get('campaigns_below'))} of {fmt(engagement.get('campaigns_measured'))} campaigns below the "
         "alert levels",
     ]
+    if backups is not None:
+        health.append(backup_line(backups))
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("critical", "warning", "no_data")}
     summary = (
         f"{len(rows) - sum(counts.values())} of {len(rows)} KPIs on target, "

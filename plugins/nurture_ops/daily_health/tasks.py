@@ -11,6 +11,7 @@ from nurture_ops.core.settings import load_settings
 from nurture_ops.core.windows import run_time
 from nurture_ops.daily_health.logic import collect
 from nurture_ops.daily_health.report import message
+from nurture_ops.integrations.supabase import verify_backups
 
 DIGEST_KEY = "daily_health_digest"
 
@@ -23,11 +24,16 @@ def daily_digest_task() -> str:
     context = get_current_context()
     at = run_time(context)
     settings = load_settings()
+    # Runbook 6 "Database (Daily)": an outside call, made before any database connection is open.
+    backup = settings.check("database_backup_missing")
+    backups = verify_backups(at, float(backup.params["max_age_hours"]))
     # write: the send-once row lives in nurture_ops (and ensure_schema may migrate it)
     with db.connect(purpose="write") as conn:
         alert_state.ensure_schema(conn)
         digest = collect(conn, settings, at)
-        built = message(digest, settings.check("kpi_review").thresholds, run_url=notify.run_url(context))
+        built = message(
+            digest, settings.check("kpi_review").thresholds, run_url=notify.run_url(context), backups=backups
+        )
         conn_id = notify.route("warning")
         sent = alert_state.send_once(
             conn,

@@ -48,6 +48,11 @@ PAGE_SIZE = 100  # N8n accepts up to 250
 MAX_PAGES = 10_000
 
 
+# What the runbook calls the workflow execution queue ("Scale N8n: queue > 100 items"): executions
+# N8n has accepted and not finished, i.e. waiting (queued, or paused in a Wait node) and running.
+QUEUE_STATUSES = ("waiting", "running")
+
+
 RETRY_ATTEMPTS = 3  # attempts in all, the first included
 RETRY_WAIT_S = 0.5  # before the second attempt; doubled before each further one
 RETRY_MAX_WAIT_S = 5.0  # the longest wait, also for a 429's Retry-After
@@ -139,6 +144,62 @@ class N8nClient:
                 )
             seen_cursors.add(cursor)
         raise N8nError(f"More than {MAX_PAGES} pages of workflows at {self._url('/workflows')}; giving up.")
+
+    def count_executions(
+        self, statuses: tuple[str, ...] = QUEUE_STATUSES, *, stop_above: int, page_size: int = PAGE_SIZE
+    ) -> dict[str, Any]:
+        """Executions in the given statuses (N8n filters one status per call), following
+        `nextCursor`, and stopping as soon as more than `stop_above` are counted: a backlog of
+        thousands costs a couple of pages, not thousands. Returns {"counted": n, "by_status":
+        {status: n} (only the statuses asked for before stopping), "complete": False when counting
+        stopped early, "pages": calls made}."""
+        by_status: dict[str, int] = {}
+        pages = 0
+        stopped = False
+        for status in statuses:
+            if stopped:
+                break
+            by_status[status] = 0
+            seen_cursors: set[str] = set()
+            cursor: str | None = None
+            while True:
+                if pages >= MAX_PAGES:
+                    raise N8nError(
+                        f"More than {MAX_PAGES} pages of executions at {self._url('/executions')}; giving up."
+                    )
+                params: dict[str, Any] = {"status": status, "limit": page_size}
+                if cursor:
+                    params["cursor"] = cursor
+                body = self._request("GET", "/executions", params=params)
+                pages += 1
+                if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                    raise N8nError(
+                        f"Unexpected N8n response to GET {self._url('/executions')}: no 'data' list. "
+                        "Is the connection's host the N8n base URL?",
+                        url=self._url("/executions"),
+                    )
+                by_status[status] += len(body["data"])
+                cursor = body.get("nextCursor")
+                if not cursor:
+                    break
+                if sum(by_status.values()) > stop_above:  # more pages, but the answer is known
+                    stopped = True
+                    break
+                if cursor in seen_cursors:
+                    raise N8nError(
+                        f"N8n returned the same nextCursor twice while listing executions at "
+                        f"{self._url('/executions')}; stopping to avoid an endless loop.",
+                        url=self._url("/executions"),
+                    )
+                seen_cursors.add(cursor)
+            if sum(by_status.values()) > stop_above:
+                stopped = stopped or status != statuses[-1]
+        return {
+            "counted": sum(by_status.values()),
+            "by_status": by_status,
+            "complete": not stopped,
+            "pages": pages,
+        }
 
     def get_workflow(self, workflow_id: str | int) -> dict:
         return self._request("GET", f"/workflows/{workflow_id}")

@@ -7,6 +7,7 @@ from nurture_ops.weekly_review.tasks import (
     query_performance,
     scheduler_performance,
     sender_performance,
+    sendgrid_deliverability,
     unsubscribe_feedback,
     weekly_summary,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "query_performance",
     "scheduler_performance",
     "sender_performance",
+    "sendgrid_deliverability",
     "unsubscribe_feedback",
     "weekly_summary",
 ]

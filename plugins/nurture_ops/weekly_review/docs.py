@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 
-from nurture_ops.core.catalog import SCALING_GUIDELINES
+from nurture_ops.core.catalog import SCALING_GUIDELINES, SENDGRID_DELIVERABILITY
 from nurture_ops.core.docs import (
     checklist,
     code,
@@ -20,8 +20,10 @@ from nurture_ops.core.docs import (
     section,
     value_text,
 )
-from nurture_ops.core.settings import BACKUP_SUBDIR, BACKUP_URL_VARIABLE
+from nurture_ops.core.settings import BACKUP_SUBDIR, BACKUP_URL_VARIABLE, THRESHOLDS_VARIABLE
 from nurture_ops.integrations.n8n import API_PREFIX, N8N_CONN_ID
+from nurture_ops.integrations.sendgrid import SENDGRID
+from nurture_ops.weekly_review.deliverability import COMPARISONS
 from nurture_ops.weekly_review.logic import SCHEDULER_ADVICE, SENDER_ADVICE, SLOW_QUERY_ADVICE
 from nurture_ops.weekly_review.logic import scheduler_performance as _scheduler
 from nurture_ops.weekly_review.logic import sender_performance as _sender
@@ -32,8 +34,12 @@ WEEKLY_CHECKLIST = (
     ("Review query performance", "`query_performance`, `scheduler_performance`, `sender_performance`"),
     ("Export workflow definitions", "`export_workflow_definitions`"),
     ("Review unsubscribe feedback", "`unsubscribe_feedback` (per campaign, with reasons)"),
+    (
+        "Check SendGrid deliverability stats",
+        "`sendgrid_deliverability` (SendGrid's Stats API reconciled day by day with the database)",
+    ),
 )
-WEEKLY_CHECKLIST_BY_HAND = ("Check SendGrid deliverability stats",)
+WEEKLY_CHECKLIST_BY_HAND: tuple[str, ...] = ()
 
 
 def _default(function, name: str):
@@ -46,6 +52,36 @@ def targets() -> dict[str, float]:
         "batch_seconds": _default(_scheduler, "batch_target_seconds"),
         "per_minute": _default(_sender, "per_minute_target"),
     }
+
+
+def _tolerance() -> float:
+    return next(t.alert for t in SENDGRID_DELIVERABILITY.thresholds if t.metric == "gap_percent")
+
+
+def _spam():
+    return next(t for t in SENDGRID_DELIVERABILITY.thresholds if t.metric == "spam_report_rate")
+
+
+def deliverability_section() -> str:
+    """How the reconciliation compares (weekly_review.deliverability.COMPARISONS)."""
+    rows = [
+        (code(kind), label, " + ".join(code(m) for m in metrics))
+        for kind, label, metrics, _, _ in COMPARISONS
+    ]
+    return section(
+        "SendGrid deliverability (runbook 7)",
+        f"SendGrid's Stats API (`GET /v3/stats?aggregated_by=day`, connection {code(SENDGRID.conn_id)}, Bearer "
+        "key with `stats.read`) for the 7 whole UTC days before the run's date, against the database's own "
+        "counts per day (`include/sql/review/count_deliverability_by_day.sql`). A gap past the tolerance "
+        f"({value_text(_tolerance())}% by default, Variable {code(THRESHOLDS_VARIABLE)} "
+        f'`{{"sendgrid_deliverability": {{"gap_percent": {{"alert": 5}}}}}}`) is listed with its likely cause: '
+        "fewer events than SendGrid counted means the events webhook (Event Tracker) drops them; more sends "
+        "recorded than SendGrid requests means sends recorded but never handed to SendGrid. The spam-report "
+        f"rate (spam reports / delivered) is a KPI: target < {value_text(_spam().target)}%, alert at "
+        f"{value_text(_spam().alert)}% (the mailbox providers' bulk-sender limits). Without the connection the "
+        'section says "not configured"; a failed call says "API failed: ..." and the rest of the review goes out.',
+        md_table(("Kind", "Database", "SendGrid"), rows),
+    )
 
 
 def parts_section() -> str:
@@ -73,6 +109,12 @@ def parts_section() -> str:
             "`export_workflow_definitions`",
             "6 Workflow Definitions (Weekly)",
             "N8n unreachable: the task fails, the summary says so",
+        ),
+        (
+            "`sendgrid_deliverability`",
+            "7 Check SendGrid deliverability stats",
+            f"a day's SendGrid count differs from ours by > {value_text(_tolerance())}% (of the larger), or "
+            f"spam reports > {value_text(_spam().target)}% of delivered (alert at {value_text(_spam().alert)}%)",
         ),
     ]
     return section(
@@ -113,4 +155,4 @@ def backup_section() -> str:
 
 
 def doc_md(intro: str | None) -> str:
-    return compose(intro, parts_section(), actions_section(), backup_section())
+    return compose(intro, parts_section(), actions_section(), backup_section(), deliverability_section())

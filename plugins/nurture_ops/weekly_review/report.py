@@ -30,13 +30,60 @@ WEEKLY_PARTS = (
 # Parts that read the lead-nurture database (held back by probe_database when it is unreachable).
 DATABASE_PARTS = frozenset(WEEKLY_PARTS[:4])
 
+# Runbook 7 "Check SendGrid deliverability stats" (weekly_review.deliverability): a database part too.
+DELIVERABILITY_PART = "sendgrid_deliverability"
+
 TITLES = {
     "query_performance": "Query performance review",
     "scheduler_performance": "Scheduler performance",
     "sender_performance": "Sender performance",
     "unsubscribe_feedback": "Unsubscribe feedback",
     "export_workflow_definitions": "Workflow definitions backup",
+    DELIVERABILITY_PART: "SendGrid deliverability",
 }
+
+SPAM_MARK = {"ok": text.OK, "warning": text.WARN, "critical": text.FAILED, "no_data": text.INFO}
+KIND_LABEL = {"sent": "sends", "bounced": "bounced sends"}
+
+
+def deliverability_text(result: dict) -> str:
+    """SendGrid's stats against the database, day by day; the discrepancies first, with their cause."""
+    title = (
+        f"*{TITLES[DELIVERABILITY_PART]}* (runbook 7, weekly; SendGrid Stats API, "
+        f"{text.escape(result.get('first_day'))} → {text.escape(result.get('last_day'))})"
+    )
+    if not result.get("available"):
+        return text.fit([title, f"{text.INFO} Not checked: {text.escape(result.get('reason', ''))}"], [])
+    tolerance = text.num(result.get("tolerance_percent", 2), 1)
+    found = result.get("discrepancies", [])
+    if found:
+        verdict = (
+            f"{text.WARN} {text.plural(len(found), 'discrepancy', 'discrepancies')} past the {tolerance}% tolerance "
+            f"on {text.plural(result.get('days_with_gaps', 0), 'day')} of {text.num(result.get('days', 0))}"
+        )
+    else:
+        verdict = (
+            f"{text.OK} SendGrid and the database agree within {tolerance}% on every day "
+            f"({text.num(result.get('comparisons', 0))} comparisons, largest gap "
+            f"{text.num(result.get('gap_percent', 0), 2)}%)"
+        )
+    spam = result.get("spam") or {}
+    rate = spam.get("spam_report_rate")
+    spam_line = (
+        f"{SPAM_MARK.get(spam.get('status'), text.INFO)} Spam reports: {text.num(spam.get('spam_reports', 0))} of "
+        f"{text.num(spam.get('delivered', 0))} delivered = "
+        + (f"{text.num(rate, 3)}%" if rate is not None else "n/a")
+        + f" (keep &lt; {text.num(spam.get('target'), 1)}%, alert at {text.num(spam.get('alert'), 1)}%: "
+        "mailbox providers' bulk-sender limits)"
+    )
+    items = [
+        f"• {text.WARN} {text.escape(d['day'])} {text.escape(KIND_LABEL.get(d['kind'], d['kind'] + ' events'))}: "
+        f"database {text.num(d['ours'])} vs SendGrid {text.num(d['sendgrid'])} ({text.escape(d['sendgrid_label'])}), "
+        f"{'+' if d['difference'] > 0 else ''}{text.num(d['difference'])} ({text.num(d['gap_percent'], 2)}%). "
+        f"Likely cause: {text.escape(d.get('likely_cause', ''))}"
+        for d in found
+    ]
+    return text.fit([title, verdict, spam_line], items)
 
 
 def query_performance_text(result: dict) -> str:
@@ -272,6 +319,22 @@ def _weekly_flags(parts: dict[str, Any]) -> tuple[list[str], list[str]]:
             f"{text.plural(unsubscribes.get('unsubscribes', 0), 'unsubscribe')} "
             f"(+{text.num(unsubscribes.get('group_unsubscribes', 0))} group)"
         )
+    deliverability = parts.get(DELIVERABILITY_PART)
+    if deliverability is not None:
+        if not deliverability.get("available"):
+            # "not configured" is said in its section only: a deployment without it hears it weekly
+            if not str(deliverability.get("reason", "")).startswith("not configured"):
+                flags.append("SendGrid deliverability not checked (stats API failed)")
+        elif deliverability.get("discrepancies"):
+            flags.append(
+                f"SendGrid stats differ from the database on "
+                f"{text.plural(deliverability.get('days_with_gaps', 0), 'day')}"
+            )
+        else:
+            fine.append("SendGrid stats reconciled")
+        spam = deliverability.get("spam") or {}
+        if spam.get("status") in ("warning", "critical"):
+            flags.append(f"spam reports {text.num(spam.get('spam_report_rate'), 3)}% of delivered")
     export = parts.get("export_workflow_definitions")
     if export is None:
         flags.append("workflow export FAILED")
@@ -292,7 +355,9 @@ def weekly_report(
 ) -> tuple[list[str], str]:
     """Sections (a headline, then one per part) and the summary line of the weekly review."""
     flags, fine = _weekly_flags(parts)
-    flags += text.not_reviewed(parts, WEEKLY_PARTS[:4], database)
+    flags += text.not_reviewed(
+        parts, [*WEEKLY_PARTS[:4], *([DELIVERABILITY_PART] if DELIVERABILITY_PART in parts else [])], database
+    )
     summary = "; ".join(flags + fine)
     headline = [
         f"*Week* {text.minute(week.start.isoformat())} → {text.minute(week.end.isoformat())} (7 days ending at the run)",
@@ -306,8 +371,15 @@ def weekly_report(
         "sender_performance": sender_text,
         "unsubscribe_feedback": unsubscribe_text,
     }
+    if DELIVERABILITY_PART in parts:
+        renderers[DELIVERABILITY_PART] = deliverability_text
     sections = text.part_sections(
-        headline, parts, renderers, titles=TITLES, database_parts=DATABASE_PARTS, database=database
+        headline,
+        parts,
+        renderers,
+        titles=TITLES,
+        database_parts=DATABASE_PARTS | {DELIVERABILITY_PART},
+        database=database,
     )
     sections.append(export_text(parts.get("export_workflow_definitions"), export_error))
     return sections, summary

@@ -10,12 +10,14 @@ from airflow.sdk import TriggerRule, get_current_context, task
 
 from nurture_ops.alerting.notify import post_parts_report
 from nurture_ops.core import db
-from nurture_ops.core.settings import load_backup_url
+from nurture_ops.core.settings import load_backup_url, load_settings
 from nurture_ops.core.windows import Window, run_time, week_window
+from nurture_ops.integrations import sendgrid
+from nurture_ops.integrations.http_api import ApiError, describe_failure
 from nurture_ops.integrations.n8n import N8nClient
 from nurture_ops.integrations.workflow_backups import export_workflows
-from nurture_ops.weekly_review import logic
-from nurture_ops.weekly_review.report import WEEKLY_PARTS, weekly_report
+from nurture_ops.weekly_review import deliverability, logic
+from nurture_ops.weekly_review.report import DELIVERABILITY_PART, WEEKLY_PARTS, weekly_report
 
 
 def _week() -> Window:
@@ -55,6 +57,21 @@ def unsubscribe_feedback() -> dict:
 
 
 @task
+def sendgrid_deliverability() -> dict:
+    """Runbook 7 "Check SendGrid deliverability stats": SendGrid's daily stats for the 7 days
+    before the run's date, reconciled with the database's counts; a missing connection or a failed
+    call is reported in the section ("not configured" / "API failed"), not a failed task."""
+    check = load_settings().check("sendgrid_deliverability")
+    first, last = deliverability.review_days(run_time(get_current_context()))
+    try:  # the outside call first: no database connection is open while it waits
+        theirs = sendgrid.daily_stats(sendgrid.client(), first, last)
+    except ApiError as exc:  # NotConfigured included
+        return deliverability.review(None, None, check, first=first, last=last, error=describe_failure(exc))
+    with db.connect(purpose="read") as conn:
+        return deliverability.review(conn, theirs, check, first=first, last=last)
+
+
+@task
 def export_workflow_definitions() -> dict:
     """Runbook 6 "Workflow Definitions (Weekly)": every N8n workflow to the backup URL."""
     context = get_current_context()
@@ -74,7 +91,7 @@ def weekly_summary() -> str:
     return post_parts_report(
         "Weekly review",
         weekly_report,
-        WEEKLY_PARTS,
+        (*WEEKLY_PARTS, DELIVERABILITY_PART),
         week=_week(),
         export_error=ti.xcom_pull(task_ids="export_workflow_definitions", key="error"),
         level="medium",  # the escalation matrix: performance findings
