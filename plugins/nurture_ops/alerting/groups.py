@@ -306,6 +306,7 @@ def check_group(check_key: str) -> CheckGroup:
             live_check = settings.check(check_key)
             at = run_time(context)
             timeout_ms = statement_timeout_ms(context["task"])
+            by_organization = None  # only checks with a per-organization query (core/per_organization.py)
             if run_timings:
                 row = _measure_slowness(context, live_check, at, timeout_ms)
             elif measured_through_api(check_key):  # N8n's queue, Supabase's backups: no SQL
