@@ -293,6 +293,13 @@ def check_group(check_key: str) -> CheckGroup:
                     inhibitors=live_check.inhibited_by,
                     renotify_on_change=live_check.renotify_on_change,
                 )
+                alert_state.note_evaluation_run(
+                    conn,
+                    finding.check_key,
+                    finding.scope,
+                    evaluated_at=at,
+                    run=f"{context['ti'].dag_id}/{context['ti'].run_id}",
+                )
             log.info("%s: %s -> %s (%s)", live_check.title, finding.status, decision.kind, decision.reason)
             ti = context["ti"]
             ti.xcom_push(key="finding", value=finding.to_dict())
@@ -342,6 +349,7 @@ def check_group(check_key: str) -> CheckGroup:
             ) as conn:
                 alert_state.ensure_schema(conn)  # one query; a deploy between decide and notify
                 held_back = alert_state.held_back_by(conn, check_key) if decision.kind != "resolve" else []
+                actions = alert_state.unannounced_actions(conn, check_key, finding.scope)
                 message = notify.alert_message(
                     live_check,
                     finding,
@@ -351,6 +359,7 @@ def check_group(check_key: str) -> CheckGroup:
                     held_back=held_back,
                     remediation=remediation,
                     silence_ended=decision.silence_ended,
+                    operator_actions=actions,
                 )
                 sent = alert_state.deliver(
                     conn,
@@ -363,6 +372,10 @@ def check_group(check_key: str) -> CheckGroup:
                     run_id=ti.run_id,
                     value=finding.metrics,
                 )
+                if sent:
+                    alert_state.mark_actions_announced(
+                        conn, [a["id"] for a in actions], at=datetime.fromisoformat(decision.evaluated_at)
+                    )
             log.info(
                 "%s: %s",
                 "sent" if sent else "already sent, or being sent, by an overlapping run",
