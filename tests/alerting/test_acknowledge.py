@@ -158,3 +158,44 @@ def test_actions_are_reported_once_by_the_next_message(conn):
     )
     alert_state.mark_actions_announced(conn, [a["id"] for a in pending], at=T0 + timedelta(minutes=5))
     assert alert_state.unannounced_actions(conn, FAILURES.key, "") == []
+
+
+@pytest.mark.e2e
+def test_the_next_slack_message_reports_the_acknowledgement_and_the_run_is_recorded(run_dag, db, slack_sink):
+    """Under the 5-minute DAG: fire; acknowledged from the page; the reminder is held back; the
+    resolve carries who acknowledged it, when and why, and only that message does."""
+    import json
+
+    from tests.alerting.test_alerts_5min_dag import add_window
+    from tests.builders import Seed
+
+    seed = Seed(db)
+    org = seed.org("Acme Corp")
+    campaign, lead = seed.campaign(org, "Welcome series"), seed.lead(org)
+    add_window(seed, campaign, lead, T0, sent=28, failed=12)
+    assert run_dag("nurture_alerts_5min", T0)["high_email_failure_rate.notify"] == "success"
+    run = db.execute(
+        "SELECT last_evaluated_run FROM nurture_ops.alert_state WHERE alert_key = %s", (FAILURES.key,)
+    ).fetchone()[0]
+    assert run.startswith("nurture_alerts_5min/")
+
+    alert_state.acknowledge(
+        db, FAILURES.key, by="alice", reason="SendGrid incident", at=T0 + timedelta(minutes=1)
+    )
+    later = T0 + REPEAT
+    add_window(seed, campaign, lead, later, sent=10, failed=10)
+    assert run_dag("nurture_alerts_5min", later)["high_email_failure_rate.notify"] == "skipped"  # no reminder
+
+    add_window(seed, campaign, lead, later + timedelta(minutes=5), sent=50, failed=1)
+    assert (
+        run_dag("nurture_alerts_5min", later + timedelta(minutes=5))["high_email_failure_rate.notify"]
+        == "success"
+    )
+    payloads = slack_sink.payloads()
+    assert [p["text"][:10] for p in payloads] == ["[CRITICAL]", "[RESOLVED]"]
+    assert "Acknowledged by alice at 2026-06-01 12:01 UTC: SendGrid incident" in json.dumps(
+        payloads[1]["blocks"]
+    )
+    assert "Operator actions" not in json.dumps(payloads[0]["blocks"])
+    assert alert_state.unannounced_actions(db, FAILURES.key, "") == []
+    assert not alert_state.is_acknowledged(db, FAILURES.key)
