@@ -213,14 +213,29 @@ def page(
     scope = _scope(organization_id, campaign_id)
     thresholds, warning = _thresholds()
     with _db("read") as conn:
-        status = queries.status(conn)
-        kpis = queries.kpis(conn, thresholds, today=today, scope=scope)
-        trend = queries.trends(conn, thresholds, today=today, days=_days(days), scope=scope)
-        ranking = queries.organizations(conn, today=today, days=days)
-        choices = queries.filter_choices(conn)
-        board = _alerts_or_empty(conn, status, _at(at))
-        audit = queries.remediation_audit(conn) if status["alert_state_ready"] else []
-        actions = queries.operator_actions(conn) if status["alert_state_ready"] else []
+        context = page_context(conn, thresholds, today=today, days=_days(days), scope=scope, at=_at(at))
+    board = context["board"]
+    dag_ids = {a["dag_id"] for a in board["firing"]} | {s["dag_id"] for s in board["silences"]}
+    may_act = {dag_id: access.can_edit_dag(request, user, dag_id) for dag_id in dag_ids if dag_id}
+    html = render_page(
+        context,
+        root=request.scope.get("root_path", ""),
+        user=access.user_name(user),
+        may_act=may_act,
+        csrf_token=access.csrf_token(request),
+        warning=warning,
+        done=done,
+    )
+    return HTMLResponse(html)
+
+
+def page_context(
+    conn, thresholds: tuple, *, today: date, days: int, scope: queries.Scope, at: datetime
+) -> dict:
+    """Everything the page shows, read in one connection (also what `make bench` times)."""
+    status = queries.status(conn)
+    kpis = queries.kpis(conn, thresholds, today=today, scope=scope)
+    trend = queries.trends(conn, thresholds, today=today, days=days, scope=scope)
     charts = {
         metric: line_chart(
             f"{series['label']} per day",
@@ -232,37 +247,41 @@ def page(
         )
         for metric, series in trend["series"].items()
     }
-    dag_ids = {a["dag_id"] for a in board["firing"]} | {s["dag_id"] for s in board["silences"]}
-    may_act = {dag_id: access.can_edit_dag(request, user, dag_id) for dag_id in dag_ids if dag_id}
-    html = (
+    ready = status["alert_state_ready"]
+    return {
+        "today": today,
+        "days": days,
+        "scope": scope,
+        "status": status,
+        "kpis": kpis,
+        "charts": charts,
+        "ranking": queries.organizations(conn, today=today, days=days),
+        "choices": queries.filter_choices(conn),
+        "board": _alerts_or_empty(conn, status, at),
+        "audit": queries.remediation_audit(conn) if ready else [],
+        "actions": queries.operator_actions(conn) if ready else [],
+    }
+
+
+def render_page(context: dict, *, root: str, user: str, may_act: dict, csrf_token: str, warning, done) -> str:
+    return (
         _templates()
         .get_template("page.html")
         .render(
-            root=request.scope.get("root_path", ""),
-            user=access.user_name(user),
-            today=today,
-            days=days,
+            **context,
+            root=root,
+            user=user,
             trend_days=queries.TREND_DAYS,
-            scope=scope,
-            choices=choices,
-            status=status,
-            kpis=kpis,
             windows=queries.KPI_WINDOWS,
-            charts=charts,
-            ranking=ranking,
-            board=board,
-            audit=audit,
-            actions=actions,
             may_act=may_act,
-            csrf_token=access.csrf_token(request),
+            csrf_token=csrf_token,
             silence_choices=SILENCE_CHOICES,
             warning=warning,
             done=done,
-            empty_analytics=EMPTY_ANALYTICS if status["latest_analytics_date"] is None else None,
+            empty_analytics=EMPTY_ANALYTICS if context["status"]["latest_analytics_date"] is None else None,
             required_actions_url=REQUIRED_ACTIONS_URL,
         )
     )
-    return HTMLResponse(html)
 
 
 # ---- actions ----------------------------------------------------------------------------------
