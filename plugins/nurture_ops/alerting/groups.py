@@ -31,7 +31,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Label, TaskGroup, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from nurture_ops.alerting import notify
+from nurture_ops.alerting import approval, notify
 from nurture_ops.alerting import state as alert_state
 from nurture_ops.alerting.defaults import statement_timeout_ms
 from nurture_ops.alerting.measure import (
@@ -42,7 +42,8 @@ from nurture_ops.alerting.measure import (
     timed_out_error,
     timed_out_record,
 )
-from nurture_ops.alerting.remediation import RUNNERS, RunInfo
+from nurture_ops.alerting.remediation import BATCHED, RUNNERS, RunInfo, sample_targets
+from nurture_ops.alerting.remediation import audit as remediation_audit
 from nurture_ops.core import db, sql
 from nurture_ops.core.catalog import DATABASE_CONNECTION_LOST, get_check
 from nurture_ops.core.evaluate import Finding, evaluate
@@ -442,7 +443,7 @@ def remediate_task(check_key: str):
         spec, mode, cap = settings.remediation(live_check.remediation)
         run = RunInfo(ti.dag_id, ti.run_id, ti.task_id, run_time(context))
         with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
-            return RUNNERS[spec.key](
+            result = RUNNERS[spec.key](
                 conn,
                 spec,
                 mode=mode,
@@ -452,8 +453,45 @@ def remediate_task(check_key: str):
                 alert_key=check_key,
                 check_params=live_check.params,
             )
+            if result["outcome"] == "over_cap" and mode == "apply" and spec.key in BATCHED:
+                result["approval"] = _ask_approval(conn, spec, result, cap=cap, run=run, alert_key=check_key)
+            return result
 
     return remediate()
+
+
+def _ask_approval(conn, spec, result: dict, *, cap: int, run: RunInfo, alert_key: str) -> dict:
+    """Over the cap: trigger the approval DAG (never wait for it) and audit the request. A failed
+    trigger is reported in the message, not raised: the alert still goes out, with the manual steps."""
+    conf = approval.approval_conf(
+        remediation_key=spec.key,
+        alert_key=alert_key,
+        rows_counted=result["rows_counted"],
+        max_rows=cap,
+        reason=result["message"],
+        sample=sample_targets(conn, spec),
+        requested_by=f"{run.dag_id}/{run.run_id}",
+    )
+    try:
+        requested = approval.request_approval(conf, dag_id=run.dag_id, run_id=run.run_id)
+    except Exception as exc:
+        log.error("Could not request approval of %s: %s", spec.key, exc)
+        return {"error": str(exc)}
+    remediation_audit(
+        conn,
+        spec,
+        mode="apply",
+        outcome="approval_requested",
+        rows_counted=result["rows_counted"],
+        rows_changed=0,
+        reason=f"over the cap of {cap:,}: approval requested ({requested['run_id']})",
+        detail={"approval_dag_id": requested["dag_id"], "approval_run_id": requested["run_id"]},
+        run=run,
+        alert_key=alert_key,
+    )
+    if not conn.autocommit:
+        conn.commit()
+    return requested
 
 
 def wire_inhibitions(groups: list[CheckGroup]) -> None:

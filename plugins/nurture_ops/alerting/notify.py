@@ -162,6 +162,15 @@ def remediation_text(result: dict) -> str:
         lines.append(escape(result["message"]))
     if result.get("recheck"):
         lines.append(f"Re-check after the fix: {escape(result['recheck'])}")
+    approval = result.get("approval")
+    if approval and approval.get("links"):
+        lines.append(
+            f"Approval requested ({escape(approval['run_id'])}): "
+            + link(approval["links"]["request"], "approve or reject in Airflow (Required Actions)")
+            + "; nothing changes without it, and nobody answering within the timeout rejects it"
+        )
+    elif approval and approval.get("error"):
+        lines.append(f"Could not request approval: {escape(approval['error'])}")
     return "\n".join(lines)
 
 
