@@ -403,7 +403,8 @@ def apply_in_batches(
     stopped = "every approved row was counted into a batch"
     max_batches = -(-approved_rows // cap) + 1
     for number in range(1, max_batches + 1):
-        fix = BATCHED[spec.key](max_rows=min(cap, approved_rows - counted_total), changed_at=run.evaluated_at)
+        budget = min(cap, approved_rows - counted_total)
+        fix = BATCHED[spec.key](max_rows=budget, changed_at=run.evaluated_at)
         result = guarded(
             conn,
             spec,
@@ -422,11 +423,12 @@ def apply_in_batches(
         changed_total += result["rows_changed"]
         if result["outcome"] == "nothing_to_change":
             too_big = fix.counted.get("first_too_big_lead")
-            stopped = (
-                f"lead {too_big} alone has more rows than the cap of {cap:,}: fix it by hand"
-                if too_big is not None
-                else "nothing left to change"
-            )
+            if too_big is None:
+                stopped = "nothing left to change"
+            elif budget < cap:
+                stopped = f"the {approved_rows:,} rows approved are done (the rest waits for the next alert)"
+            else:
+                stopped = f"lead {too_big} alone has more rows than the cap of {cap:,}: fix it by hand"
             break
         if counted_total >= approved_rows:
             break
