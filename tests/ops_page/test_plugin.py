@@ -95,3 +95,26 @@ def test_a_chart_without_values_says_so():
         "Bounce Rate", [], start_day=START, end_day=START + timedelta(days=30), target=5, alert=10
     )
     assert "no analytics in this window" in svg and 'class="series"' not in svg
+
+
+def test_the_page_reads_campaign_analytics_and_nurture_ops_only():
+    """Never email_sends (nor events, leads, enrollments): the page stays fast at capacity."""
+    import re
+
+    sql_dir = REPO / "include" / "sql" / "ops_page"
+    files = sorted(sql_dir.glob("*.sql"))
+    assert files
+    for path in files:
+        text = re.sub(r"--[^\n]*", "", path.read_text())  # comments may name what is not read
+        ctes = set(re.findall(r"\b(\w+) AS \(", text))
+        tables = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_{}. ]+?)\s+AS\b", text)) - ctes
+        assert tables <= {
+            "campaign_analytics",
+            "organizations",
+            "nurture_campaigns",
+            "{{ schema }}.alert_state",
+            "{{ schema }}.alert_silences",
+            "{{ schema }}.alert_actions",
+            "{{ schema }}.remediation_audit",
+        }, (path.name, tables)
+        assert "email_sends" not in text and "email_events" not in text, path.name

@@ -10,6 +10,7 @@ SELECT
     a.rows_changed,
     a.reason,
     a.detail ->> 'message' AS message,
+    a.detail ->> 'approval_run_id' AS approval_run_id,
     a.dag_id,
     a.run_id,
     a.task_id,
