@@ -48,8 +48,29 @@ def check_request() -> dict:
     return {"remediation_key": request.remediation_key, "rows_counted": request.rows_counted}
 
 
+ANSWER_XCOM = "answer"
+
+
+class RemediationApproval(ApprovalOperator):
+    """Airflow's ApprovalOperator, recording the answer (chosen option, who, timed out) in XCom
+    "answer" first: on Reject the operator skips its downstream tasks by raising, so its return
+    value is never stored, and the report still has to say who rejected it."""
+
+    def execute_complete(self, context, event):
+        if "error" not in event:
+            context["ti"].xcom_push(
+                key=ANSWER_XCOM,
+                value={
+                    "chosen_options": list(event.get("chosen_options") or []),
+                    "responded_by_user": event.get("responded_by_user"),
+                    "timedout": bool(event.get("timedout")),
+                },
+            )
+        return super().execute_complete(context, event)
+
+
 def approve(response_timeout: timedelta) -> ApprovalOperator:
-    return ApprovalOperator(
+    return RemediationApproval(
         task_id=APPROVAL_TASK_ID,
         subject=SUBJECT,
         body=BODY,
@@ -64,7 +85,7 @@ def apply_approved() -> dict:
     cap now), each batch with its audit row naming who approved it."""
     context = get_current_context()
     ti = context["ti"]
-    answer = decision(ti.xcom_pull(task_ids=APPROVAL_TASK_ID))
+    answer = decision(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_XCOM))
     if not answer["approved"]:
         raise AirflowSkipException(answer["how"])
     with rejected_input():
@@ -93,7 +114,7 @@ def report() -> str:
     ti = context["ti"]
     with rejected_input():
         request = parse_request(dict(context["params"]))
-    answer = decision(ti.xcom_pull(task_ids=APPROVAL_TASK_ID))
+    answer = decision(ti.xcom_pull(task_ids=APPROVAL_TASK_ID, key=ANSWER_XCOM))
     summary, sections = outcome_lines(request, answer, ti.xcom_pull(task_ids="apply_in_batches"))
     return notify.post_report("Remediation approval", sections, summary=summary)
 
