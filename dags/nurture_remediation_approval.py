@@ -12,9 +12,8 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param
 
 from nurture_ops.alerting import dag_settings
-from nurture_ops.remediation_approval import approval_tasks, doc_md
+from nurture_ops.remediation_approval import RESPONSE_TIMEOUT, approval_tasks, doc_md
 
-RESPONSE_TIMEOUT = timedelta(hours=24)
 PARAMS = {
     "remediation_key": Param("invalidate_hard_bounce_leads", type="string", title="Fix (catalog key)"),
     "alert_key": Param(None, type=["null", "string"], title="The alert it fixes"),

@@ -158,3 +158,28 @@ def test_the_request_links_to_required_actions():
         "request": f"http://127.0.0.1:8080/dags/nurture_remediation_approval/runs/{run_id}/tasks/approve/required_actions",
         "required_actions": "http://127.0.0.1:8080/required_actions?response_received=false",
     }
+
+
+def test_a_request_is_not_repeated_while_it_may_be_pending(db):
+    from nurture_ops.alerting.remediation import audit
+    from nurture_ops.alerting.state import ensure_schema
+
+    ensure_schema(db)
+    asked_at = RUN.evaluated_at
+    assert approval.pending_request(db, SPEC.key, at=asked_at) is None
+    audit(
+        db,
+        SPEC,
+        mode="apply",
+        outcome="approval_requested",
+        rows_counted=14,
+        rows_changed=0,
+        reason="over the cap",
+        detail={"approval_dag_id": approval.APPROVAL_DAG_ID, "approval_run_id": "approval__x"},
+        run=RUN,
+        alert_key="high_bounce_rate",
+    )
+    reminder = approval.pending_request(db, SPEC.key, at=asked_at + timedelta(hours=4))
+    assert (reminder["run_id"], reminder["existed"]) == ("approval__x", True)
+    assert approval.pending_request(db, SPEC.key, at=asked_at + timedelta(days=1)) is None  # asked again
+    assert approval.pending_request(db, "recompute_missing_analytics", at=asked_at) is None

@@ -17,11 +17,18 @@ task finds the run it already requested instead of asking twice.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 APPROVAL_DAG_ID = "nurture_remediation_approval"
 APPROVAL_TASK_ID = "approve"
 REQUIRED_ACTIONS_PATH = "/required_actions?response_received=false"
+# How long a request waits for a human before its default (Reject) applies; while a request may be
+# pending, the alert's reminders do not ask again.
+RESPONSE_TIMEOUT = timedelta(hours=24)
+# A request younger than this is not repeated; a day later (the daily check's next run) it is, as the
+# earlier one is about to time out.
+ASK_AGAIN_AFTER = RESPONSE_TIMEOUT - timedelta(hours=1)
 
 
 def approval_run_id(remediation_key: str, dag_id: str | None, run_id: str | None) -> str:
@@ -99,4 +106,26 @@ def request_approval(conf: dict[str, Any], *, dag_id: str | None, run_id: str | 
         "run_id": approval_run,
         "links": approval_links(approval_run, _base_url()),
         "existed": existed,
+    }
+
+
+def pending_request(conn, remediation_key: str, *, at: datetime) -> dict[str, Any] | None:
+    """The request of this fix made within ASK_AGAIN_AFTER before `at` (the audit's record), if any."""
+    from nurture_ops.alerting.state import SCHEMA
+    from nurture_ops.core import db
+
+    row = db.fetch_one(
+        conn,
+        "ops/select_recent_approval_request.sql",
+        {"remediation_key": remediation_key, "since": at - ASK_AGAIN_AFTER},
+        schema=SCHEMA,
+    )
+    if row is None or not row["run_id"]:
+        return None
+    return {
+        "dag_id": row["dag_id"] or APPROVAL_DAG_ID,
+        "run_id": row["run_id"],
+        "links": approval_links(row["run_id"], _base_url()),
+        "existed": True,
+        "requested_at": row["evaluated_at"].isoformat(),
     }

@@ -462,7 +462,11 @@ def remediate_task(check_key: str):
 
 def _ask_approval(conn, spec, result: dict, *, cap: int, run: RunInfo, alert_key: str) -> dict:
     """Over the cap: trigger the approval DAG (never wait for it) and audit the request. A failed
-    trigger is reported in the message, not raised: the alert still goes out, with the manual steps."""
+    trigger is reported in the message, not raised: the alert still goes out, with the manual steps.
+    A request made within the response timeout (an earlier firing or reminder) is not repeated."""
+    pending = approval.pending_request(conn, spec.key, at=run.evaluated_at)
+    if pending is not None:
+        return pending
     conf = approval.approval_conf(
         remediation_key=spec.key,
         alert_key=alert_key,
