@@ -42,6 +42,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 READ_TIMEOUT_MS = 10_000  # every page query is an index range on campaign_analytics or nurture_ops
 MAX_SILENCE_MINUTES = 7 * 24 * 60
 SILENCE_CHOICES = (30, 60, 240, 720, 1440, 4320)  # minutes offered by the form
+# Firing rows the HTML board shows (most severe, oldest first; /api/alerts has them all): with
+# per-organization scopes a bad day can fire for most of the 100 organizations at once.
+MAX_BOARD_ROWS = 50
 REQUIRED_ACTIONS_URL = "/required_actions?response_received=false"  # Airflow's HITL list
 EMPTY_ANALYTICS = (
     "No campaign analytics yet. Run the rollup: trigger nurture_analytics_rollup (make run does it on its "
@@ -256,10 +259,27 @@ def page_context(
         "kpis": kpis,
         "charts": charts,
         "ranking": queries.organizations(conn, today=today, days=days),
-        "choices": queries.filter_choices(conn),
+        **_choices(queries.filter_choices(conn), scope),
         "board": _alerts_or_empty(conn, status, at),
         "audit": queries.remediation_audit(conn) if ready else [],
         "actions": queries.operator_actions(conn) if ready else [],
+    }
+
+
+def _choices(rows: list[dict], scope: queries.Scope) -> dict:
+    """The filter's options: every organization; the campaigns of the chosen one (a campaign is
+    picked within its organization: at capacity 1,000 campaigns would not fit one list)."""
+    organizations = list({str(r["organization_id"]): r["organization_name"] for r in rows}.items())
+    chosen = scope.organization_id
+    if chosen is None and scope.campaign_id is not None:
+        chosen = next(
+            (str(r["organization_id"]) for r in rows if r["campaign_id"] == scope.campaign_id), None
+        )
+    campaigns = [r for r in rows if chosen is not None and str(r["organization_id"]) == chosen]
+    return {
+        "organization_choices": organizations,
+        "campaign_choices": campaigns,
+        "chosen_organization": chosen,
     }
 
 
@@ -280,6 +300,7 @@ def render_page(context: dict, *, root: str, user: str, may_act: dict, csrf_toke
             done=done,
             empty_analytics=EMPTY_ANALYTICS if context["status"]["latest_analytics_date"] is None else None,
             required_actions_url=REQUIRED_ACTIONS_URL,
+            max_board_rows=MAX_BOARD_ROWS,
         )
     )
 
