@@ -346,3 +346,29 @@ def test_an_empty_database_shows_what_to_run(admin):
     assert admin.get(f"{BASE}/api/actions").json() == []
     kpis = admin.get(f"{BASE}/api/kpis").json()
     assert all(v["status"] == "no_data" for r in kpis["rows"] for v in r["values"].values())
+
+
+def test_the_page_lists_the_campaigns_of_the_chosen_organization_and_caps_the_board(
+    admin, analytics, alerts, monkeypatch
+):
+    from nurture_ops.ops_page import app
+
+    html = admin.get(f"{BASE}/", params={"as_of": TODAY.isoformat(), "at": BOARD_AT.isoformat()}).text
+    assert ">Acme Corp</option>" in html and ">Beta Ltd</option>" in html
+    assert ">Welcome</option>" not in html  # campaigns once an organization is chosen
+    chosen = admin.get(
+        f"{BASE}/", params={"organization_id": str(analytics.acme), "as_of": TODAY.isoformat()}
+    ).text
+    assert (
+        ">Welcome</option>" in chosen
+        and ">Re-engage</option>" in chosen
+        and ">Onboarding</option>" not in chosen
+    )
+
+    monkeypatch.setattr(app, "MAX_BOARD_ROWS", 1)
+    capped = admin.get(f"{BASE}/", params={"at": BOARD_AT.isoformat()}).text
+    assert (
+        capped.count('<tr class="critical" data-alert=') + capped.count('<tr class="warning" data-alert=')
+        == 1
+    )
+    assert "and 1 more firing" in capped
