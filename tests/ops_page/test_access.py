@@ -203,3 +203,21 @@ def test_actions_refuse_bad_input_and_change_nothing(admin, db, firing):
     )
     assert post("/actions/lift", silence_id=999, reason="x").status_code == 404
     assert rows(db, "SELECT * FROM nurture_ops.alert_actions") == []
+
+
+def test_an_unreachable_database_or_a_missing_connection_says_what_to_check(viewer, monkeypatch):
+    import json
+
+    from tests.conftest import leads_db_connection_json
+
+    monkeypatch.setenv("AIRFLOW_CONN_LEADS_DB", leads_db_connection_json("nurture", port=1))
+    down = viewer.get(f"{BASE}/api/status")
+    assert down.status_code == 503
+    assert down.json()["detail"].startswith("The leads database is unreachable (")
+    assert "check the leads_db connection" in down.json()["detail"]
+
+    monkeypatch.delenv("AIRFLOW_CONN_LEADS_DB")
+    missing = viewer.get(f"{BASE}/api/kpis")
+    assert missing.status_code == 503
+    assert missing.json()["detail"].startswith("The leads database connection is not configured")
+    assert json.dumps(missing.json()).count("leads_db") >= 1

@@ -23,6 +23,7 @@ and its routes only: no connection, no Variable, no file read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from datetime import UTC, date, datetime, timedelta
@@ -69,10 +70,32 @@ def _templates():
     return env
 
 
+@contextlib.contextmanager
 def _db(purpose: str):
+    """core.db.connect for `purpose`; an unreachable database or a connection that is not
+    configured answers 503 with what to check, not a traceback."""
+    import psycopg
+
     from nurture_ops.core import db
 
-    return db.connect(purpose=purpose, connect_timeout=5, statement_timeout_ms=READ_TIMEOUT_MS)
+    try:
+        with db.connect(purpose=purpose, connect_timeout=5, statement_timeout_ms=READ_TIMEOUT_MS) as conn:
+            yield conn
+    except psycopg.errors.QueryCanceled as exc:
+        raise HTTPException(
+            503, f"A query of the page ran past its {READ_TIMEOUT_MS // 1000} s statement timeout: {exc}"
+        ) from exc
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HTTPException(
+            503,
+            f"The leads database is unreachable ({first}); check the {db.conn_id_for(purpose)} connection "
+            "and that PostgreSQL is up",
+        ) from exc
+    except Exception as exc:
+        if type(exc).__name__ == "AirflowNotFoundException":  # PostgresHook: no such connection
+            raise HTTPException(503, f"The leads database connection is not configured: {exc}") from exc
+        raise
 
 
 def _thresholds() -> tuple[tuple, str | None]:
