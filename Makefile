@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install lock db seed reseed run stop demo lint test bench clean test-celery bench-scheduler
+.PHONY: install lock db seed reseed run stop demo lint test bench clean test-celery bench-scheduler chromium
 # `make run EXECUTOR=celery` (or EXECUTOR=celery in the environment): see dev/celery_stack.py.
 EXECUTOR ?= local
 
@@ -78,3 +78,14 @@ bench-scheduler: install
 clean: stop
 	@test -x $(BIN)/python && $(BIN)/python dev/pg.py stop || true
 	rm -rf .local
+
+# The Lead Nurture page's browser test drives Debian's chromium (tests/e2e/test_ops_page_browser.py):
+# installed here when missing and running as root; otherwise that test skips and says why.
+test: chromium
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing chromium for the browser test (apt-get install -y chromium)"; \
+	    { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
+	      || echo "chromium could not be installed: the browser test will skip"; \
+	  else echo "chromium is not installed and this is not root: the browser test will skip"; fi; }

@@ -1626,6 +1626,9 @@ def main(argv: list[str] | None = None) -> int:
             generation = generate(args.dbname, shape)
         extra = apply_extra_sql(args.dbname, args.extra_sql) if args.extra_sql else []
         report = run_measurements(args, shape, generation, extra)
+        from dev import bench_ops_page  # the Lead Nurture page's endpoints (issue 11)
+
+        report["ops_page"] = bench_ops_page.run(args.dbname, shape.end)
     finally:
         if not args.keep:
             _drop_db(args.dbname)

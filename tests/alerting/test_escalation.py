@@ -67,6 +67,15 @@ def test_escalation_due_after_the_response_time_once_per_firing():
     assert not alert_state.escalation_due(row(silenced=True), T0 + timedelta(hours=2))
     assert not alert_state.escalation_due(row(firing=False), T0 + timedelta(hours=2))
     assert alert_state.escalation_due(row(severity="critical"), T0 + timedelta(minutes=15))
+    # Acknowledged (Lead Nurture page) at its severity or above: someone is on it, no escalation;
+    # an acknowledgement of a lower severity does not cover it.
+    acked = {"acknowledged_at": T0 + timedelta(minutes=5)}
+    assert not alert_state.escalation_due(
+        row(**acked, acknowledged_severity="warning"), T0 + timedelta(hours=2)
+    )
+    assert alert_state.escalation_due(
+        row(severity="critical", **acked, acknowledged_severity="warning"), T0 + timedelta(hours=2)
+    )
 
 
 def test_page_action():
@@ -253,3 +262,36 @@ def test_database_outage_pages_pagerduty_apart_from_slack(
     ]
     run_dag("nurture_alerts_5min", T0 + 4 * FIVE)
     assert len(fake_pagerduty.events()) == 2
+
+
+@pytest.mark.e2e
+def test_an_acknowledged_high_alert_is_not_escalated(db, monkeypatch, tmp_path):
+    """Acknowledged on the page before its response time passed: the sweep past the hour sends
+    nothing to slack_escalation; once it resolves and fires again, the new firing escalates."""
+    from nurture_ops.alerting import escalation
+
+    escalation_sink = SlackSink(port=0, jsonl_path=tmp_path / "escalation.jsonl", quiet=True).start()
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_ESCALATION", escalation_sink.connection_json())
+    firing = Finding("high_bounce_rate", "High Bounce Rate", "warning", "12% bounced", {"bounce_rate": 12})
+    healthy = Finding("high_bounce_rate", "High Bounce Rate", "ok", "2% bounced", {"bounce_rate": 2})
+    run = {"run_url": None, "dag_id": "nurture_daily_health", "run_id": "r"}
+    try:
+        alert_state.ensure_schema(db)
+        alert_state.record(db, firing, evaluated_at=T0, repeat_interval=timedelta(hours=4))
+        alert_state.acknowledge(
+            db, "high_bounce_rate", by="alice", reason="on it", at=T0 + timedelta(minutes=10)
+        )
+        assert escalation.escalate(db, T0 + timedelta(hours=2), **run) == {"escalation": []}
+        assert escalation_sink.payloads() == []
+        # Resolved (the acknowledgement ends), then firing again: escalated after its hour.
+        alert_state.record(
+            db, healthy, evaluated_at=T0 + timedelta(hours=3), repeat_interval=timedelta(hours=4)
+        )
+        second = T0 + timedelta(hours=4)
+        alert_state.record(db, firing, evaluated_at=second, repeat_interval=timedelta(hours=4))
+        assert escalation.escalate(db, second + timedelta(hours=1), **run) == {
+            "escalation": ["high_bounce_rate/"]
+        }
+        assert len(escalation_sink.payloads()) == 1
+    finally:
+        escalation_sink.stop()

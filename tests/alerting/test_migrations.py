@@ -19,6 +19,7 @@ from nurture_ops.core import sql
 
 TABLES = {"alert_state", "alert_silences", "alert_notifications", "remediation_audit", "schema_migrations"}
 TABLES |= {"alert_deliveries"}  # migration 003 (PagerDuty and escalation deliveries)
+TABLES |= {"alert_actions"}  # migration 004: operator actions from the Lead Nurture page
 # The repository's own migrations; the test migration comes after the last of them.
 REAL = [(m.version, m.name) for m in alert_state.migrations()]
 NEXT = REAL[-1][0] + 1

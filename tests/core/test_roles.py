@@ -360,7 +360,8 @@ def test_a_write_through_the_reader_is_refused(roles, db):
             refused[name] = str(caught.value).splitlines()[0]
     assert refused["insert campaign_analytics"] == "permission denied for table campaign_analytics"
     assert refused["update leads"] == "permission denied for table leads"
-    assert refused["write alert_state"] == "permission denied for schema nurture_ops"
+    # The reader may read nurture_ops (the Lead Nurture page), never write it.
+    assert refused["write alert_state"] == "permission denied for table alert_state"
 
 
 # --------------------------------------------------------------------------- (c) the writer writes
@@ -608,3 +609,32 @@ def test_the_maintainer_archives_into_tables_it_does_not_own(roles, db, admin, m
         )
     assert archived["sends"]["moved"] == len(seeded.old_send_ids)
     assert cleaned["enrollments"]["moved"] == 2
+
+
+def test_the_reader_reads_the_lead_nurture_page(roles, db, admin):
+    """The page's queries (campaign_analytics and nurture_ops only) through the reader's role, once
+    the writer has migrated nurture_ops and the roles files are applied; it cannot act."""
+    from nurture_ops.core.catalog import get_check
+    from nurture_ops.ops_page import app, queries
+
+    _seed_a_day(db)
+    roles.apply()
+    with roles.connect("writer", autocommit=True) as conn:
+        alert_state.ensure_schema(conn)
+        analytics.rollup_day(conn, DAY, AT)
+    roles.apply()
+    with roles.connect("reader", autocommit=True) as conn:
+        context = app.page_context(
+            conn,
+            get_check("kpi_review").thresholds,
+            today=AT.date(),
+            days=30,
+            scope=queries.Scope(),
+            at=AT,
+        )
+        assert context["status"]["alert_state_ready"] is True
+        assert context["kpis"]["windows"]["yesterday"]["emails_sent"] > 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            alert_state.add_silence(
+                conn, "kpi_review", starts_at=AT, ends_at=AT + timedelta(hours=1), reason="t"
+            )

@@ -21,6 +21,8 @@ SELECT
     s.last_summary,
     s.last_value,
     s.last_evaluated_at,
+    s.acknowledged_at,
+    s.acknowledged_severity,
     CLOCK_TIMESTAMP() - d.sending_since AS sending_age
 FROM {{ schema }}.alert_deliveries AS d
 INNER JOIN {{ schema }}.alert_state AS s ON d.alert_key = s.alert_key AND d.scope = s.scope

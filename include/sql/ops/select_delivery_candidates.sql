@@ -15,6 +15,8 @@ SELECT
     s.last_summary,
     s.last_value,
     s.last_evaluated_at,
+    s.acknowledged_at,
+    s.acknowledged_severity,
     d.delivered_state,
     d.episode,
     d.dedup_key

@@ -73,3 +73,11 @@ BEGIN
     END LOOP;
 END
 $$;
+
+
+-- The Lead Nurture page of the Airflow UI (nurture_ops.ops_page) reads the package's own tables
+-- (alert state, silences, operator actions, remediation audit) through leads_db_readonly: the reader
+-- group may read them. Tables a later migration adds get it from that migration (004 grants
+-- nurture_ops_reader) or when this file is applied again.
+GRANT USAGE ON SCHEMA nurture_ops TO nurture_ops_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA nurture_ops TO nurture_ops_reader;

@@ -43,6 +43,7 @@ ALLOWED_TAGS = {
     "analytics",
     "maintenance",
 }
+ALLOWED_TAGS.add("remediation")  # nurture_remediation_approval
 
 # core.db.connect()'s default statement timeout: the longest a check statement may take.
 MAX_STATEMENT_TIMEOUT = timedelta(seconds=120)

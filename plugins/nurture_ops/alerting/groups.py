@@ -32,7 +32,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Label, TaskGroup, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from nurture_ops.alerting import notify, organizations
+from nurture_ops.alerting import approval, notify, organizations
 from nurture_ops.alerting import state as alert_state
 from nurture_ops.alerting.api_checks import enrich, measure_through_api, measured_through_api, upstream_text
 from nurture_ops.alerting.defaults import statement_timeout_ms
@@ -44,7 +44,8 @@ from nurture_ops.alerting.measure import (
     timed_out_error,
     timed_out_record,
 )
-from nurture_ops.alerting.remediation import RUNNERS, RunInfo
+from nurture_ops.alerting.remediation import BATCHED, RUNNERS, RunInfo, sample_targets
+from nurture_ops.alerting.remediation import audit as remediation_audit
 from nurture_ops.core import db, sql
 from nurture_ops.core.catalog import DATABASE_CONNECTION_LOST, get_check
 from nurture_ops.core.escalation import PAGERDUTY_CONN_ID
@@ -357,6 +358,13 @@ def check_group(check_key: str) -> CheckGroup:
                     repeat_interval=timedelta(minutes=settings.repeat_interval_minutes),
                     global_firing=decision.firing,
                 )
+                alert_state.note_evaluation_run(
+                    conn,
+                    finding.check_key,
+                    finding.scope,
+                    evaluated_at=at,
+                    run=f"{context['ti'].dag_id}/{context['ti'].run_id}",
+                )
             log.info("%s: %s -> %s (%s)", live_check.title, finding.status, decision.kind, decision.reason)
             if decision.kind in ("fire", "remind"):  # e.g. SendGrid's status; no transaction open
                 finding = enrich(check_key, finding)
@@ -412,6 +420,7 @@ def check_group(check_key: str) -> CheckGroup:
             ) as conn:
                 alert_state.ensure_schema(conn)  # one query; a deploy between decide and notify
                 held_back = alert_state.held_back_by(conn, check_key) if decision.kind != "resolve" else []
+                actions = alert_state.unannounced_actions(conn, check_key, finding.scope)
                 message = notify.alert_message(
                     live_check,
                     finding,
@@ -421,6 +430,7 @@ def check_group(check_key: str) -> CheckGroup:
                     held_back=held_back,
                     remediation=remediation,
                     silence_ended=decision.silence_ended,
+                    operator_actions=actions,
                 )
                 sent = alert_state.deliver(
                     conn,
@@ -433,6 +443,10 @@ def check_group(check_key: str) -> CheckGroup:
                     run_id=ti.run_id,
                     value=finding.metrics,
                 )
+                if sent:
+                    alert_state.mark_actions_announced(
+                        conn, [a["id"] for a in actions], at=datetime.fromisoformat(decision.evaluated_at)
+                    )
             log.info(
                 "%s: %s",
                 "sent" if sent else "already sent, or being sent, by an overlapping run",
@@ -514,7 +528,7 @@ def remediate_task(check_key: str):
         spec, mode, cap = settings.remediation(live_check.remediation)
         run = RunInfo(ti.dag_id, ti.run_id, ti.task_id, run_time(context))
         with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
-            return RUNNERS[spec.key](
+            result = RUNNERS[spec.key](
                 conn,
                 spec,
                 mode=mode,
@@ -525,6 +539,9 @@ def remediate_task(check_key: str):
                 alert_key=check_key,
                 check_params=live_check.params,
             )
+            if result["outcome"] == "over_cap" and mode == "apply" and spec.key in BATCHED:
+                result["approval"] = _ask_approval(conn, spec, result, cap=cap, run=run, alert_key=check_key)
+            return result
 
     return remediate()
 
@@ -565,6 +582,44 @@ def escalation_sweep(groups: list[CheckGroup]):
     for group in groups:
         group.decide >> sweep
     return sweep
+
+
+def _ask_approval(conn, spec, result: dict, *, cap: int, run: RunInfo, alert_key: str) -> dict:
+    """Over the cap: trigger the approval DAG (never wait for it) and audit the request. A failed
+    trigger is reported in the message, not raised: the alert still goes out, with the manual steps.
+    A request made within the response timeout (an earlier firing or reminder) is not repeated."""
+    pending = approval.pending_request(conn, spec.key, at=run.evaluated_at)
+    if pending is not None:
+        return pending
+    conf = approval.approval_conf(
+        remediation_key=spec.key,
+        alert_key=alert_key,
+        rows_counted=result["rows_counted"],
+        max_rows=cap,
+        reason=result["message"],
+        sample=sample_targets(conn, spec),
+        requested_by=f"{run.dag_id}/{run.run_id}",
+    )
+    try:
+        requested = approval.request_approval(conf, dag_id=run.dag_id, run_id=run.run_id)
+    except Exception as exc:
+        log.error("Could not request approval of %s: %s", spec.key, exc)
+        return {"error": str(exc)}
+    remediation_audit(
+        conn,
+        spec,
+        mode="apply",
+        outcome="approval_requested",
+        rows_counted=result["rows_counted"],
+        rows_changed=0,
+        reason=f"over the cap of {cap:,}: approval requested ({requested['run_id']})",
+        detail={"approval_dag_id": requested["dag_id"], "approval_run_id": requested["run_id"]},
+        run=run,
+        alert_key=alert_key,
+    )
+    if not conn.autocommit:
+        conn.commit()
+    return requested
 
 
 def wire_inhibitions(groups: list[CheckGroup]) -> None:

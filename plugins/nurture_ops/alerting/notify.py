@@ -93,8 +93,11 @@ def alert_message(
     held_back: list[dict] | None = None,
     remediation: dict | None = None,
     silence_ended: bool = False,
+    operator_actions: list[dict] | None = None,
 ) -> dict:
-    """Slack payload {text, blocks} for a fire / remind / resolve of one check."""
+    """Slack payload {text, blocks} for a fire / remind / resolve of one check.
+
+    `operator_actions`: what operators did on the alert since its last message (state.unannounced_actions)."""
     text = alert_text(check, finding, kind)
     severity = "resolved" if kind == "resolve" else finding.status
     blocks = [header(f"{EMOJI.get(severity, '')} {severity.upper()} · {check.title}")]
@@ -127,6 +130,8 @@ def alert_message(
         blocks.append(section(fit(["*Held back while this fires (consequences)*"], lines)))
     if remediation:
         blocks.append(section("*Remediation*\n" + remediation_text(remediation)))
+    if operator_actions:
+        blocks.append(section("*Operator actions*\n" + "\n".join(action_line(a) for a in operator_actions)))
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     return {"text": text, "blocks": blocks}
@@ -213,6 +218,25 @@ def upstream_line(upstream: dict) -> str:
     return f"{EMOJI['critical']} *{line}*" if upstream.get("likely_upstream") else line
 
 
+ACTION_WORDS = {"silence": "Silenced", "lift": "Silence lifted", "acknowledge": "Acknowledged"}
+
+
+def action_line(action: dict) -> str:
+    """'• Acknowledged by alice at 2026-06-01 12:00 UTC: looking into it' (escaped), one
+    nurture_ops.alert_actions row; a silence adds its end."""
+    acted_at = action["acted_at"]
+    when = acted_at.strftime("%Y-%m-%d %H:%M") if hasattr(acted_at, "strftime") else str(acted_at)[:16]
+    line = (
+        f"• {ACTION_WORDS.get(action['action'], action['action'])} by {escape(action['actor'])} at {when} UTC"
+    )
+    ends_at = (action.get("detail") or {}).get("ends_at")
+    if action["action"] == "silence" and ends_at:
+        line += f" until {escape(str(ends_at)[:16].replace('T', ' '))} UTC"
+    if action.get("scope"):
+        line += f" (scope {escape(action['scope'])})"
+    return line + f": {escape(action['reason'])}"
+
+
 def remediation_text(result: dict) -> str:
     """A remediation's result (plain text from the runner: names, counts, errors), escaped."""
     lines = [
@@ -223,6 +247,15 @@ def remediation_text(result: dict) -> str:
         lines.append(escape(result["message"]))
     if result.get("recheck"):
         lines.append(f"Re-check after the fix: {escape(result['recheck'])}")
+    approval = result.get("approval")
+    if approval and approval.get("links"):
+        lines.append(
+            f"Approval requested ({escape(approval['run_id'])}): "
+            + link(approval["links"]["request"], "approve or reject in Airflow (Required Actions)")
+            + "; nothing changes without it, and nobody answering within the timeout rejects it"
+        )
+    elif approval and approval.get("error"):
+        lines.append(f"Could not request approval: {escape(approval['error'])}")
     return "\n".join(lines)
 
 

@@ -337,3 +337,107 @@ RUNNERS: dict[str, Callable[..., dict]] = {
     "invalidate_hard_bounce_leads": invalidate_hard_bounce_leads,
     "recompute_missing_analytics": recompute_missing_analytics,
 }
+
+
+# ---- Approved over the cap: capped batches (nurture_remediation_approval) ------------------------
+# Over its cap a fix changes nothing in the alert DAG, which asks for approval instead (alerting.
+# approval). Once a human approves, the approval DAG applies it here in batches of at most the cap,
+# each batch through `guarded()`: counted and listed in one snapshot, applied to those rows only, in
+# one transaction with its audit row (reason: who approved), then re-checked. It stops when nothing
+# is left, when the rows approved have been counted into batches (rows arriving after the approval
+# wait for the next alert), or when a single unit exceeds the cap.
+
+
+class HardBounceBatchFix(HardBounceFix):
+    """One capped batch of the bounce fix: whole leads in id order with their enrollments
+    (remediation/select_hard_bounce_batch.sql); apply and re-check are the daily fix's."""
+
+    def count(self, conn) -> int:
+        self.counted = db.fetch_one(
+            conn, "remediation/select_hard_bounce_batch.sql", {"max_rows": self.max_rows}
+        )
+        return int(self.counted["batch_rows"])
+
+    @property
+    def rows_counted(self) -> int:
+        return int(self.counted.get("batch_rows") or 0)
+
+
+# remediation key -> a batch of it (max_rows, changed_at) -> object with count / apply / recheck
+BATCHED: dict[str, Callable[..., Any]] = {
+    "invalidate_hard_bounce_leads": HardBounceBatchFix,
+}
+
+
+def sample_targets(conn, spec: Remediation, size: int = 10) -> dict:
+    """A few rows the fix would change (for the approval request): the first batch of `size`."""
+    if spec.key not in BATCHED:
+        return {}
+    first = BATCHED[spec.key](max_rows=size, changed_at=None)
+    first.count(conn)
+    return {
+        "lead_ids": list(first.counted["lead_ids"]),
+        "enrollment_ids": list(first.counted["enrollment_ids"]),
+    }
+
+
+def apply_in_batches(
+    conn,
+    spec: Remediation,
+    *,
+    cap: int,
+    approved_rows: int,
+    approved_by: str,
+    run: RunInfo,
+    alert_key: str | None = None,
+) -> dict:
+    """Apply an approved fix in batches of at most `cap` rows, each with its audit row; returns
+    {batches, rows_changed, rows_counted, stopped, results}. Needs a non-autocommit connection:
+    each batch (change + audit) is one transaction."""
+    if spec.key not in BATCHED:
+        raise ValueError(f"{spec.key} cannot be applied in batches; known: {', '.join(BATCHED)}")
+    if cap < 1 or approved_rows < 1:
+        raise ValueError("cap and approved_rows must be positive")
+    results: list[dict] = []
+    counted_total = changed_total = 0
+    stopped = "every approved row was counted into a batch"
+    max_batches = -(-approved_rows // cap) + 1
+    for number in range(1, max_batches + 1):
+        budget = min(cap, approved_rows - counted_total)
+        fix = BATCHED[spec.key](max_rows=budget, changed_at=run.evaluated_at)
+        result = guarded(
+            conn,
+            spec,
+            mode="apply",
+            max_rows=cap,
+            count=fix.count,
+            apply=fix.apply,
+            recheck=fix.recheck,
+            reason=f"approved over the cap by {approved_by}: batch {number} (up to {cap:,} rows)",
+            run=run,
+            alert_key=alert_key,
+            detail={"batch": number, "approved_rows": approved_rows, "approved_by": approved_by},
+        )
+        results.append(result)
+        counted_total += result["rows_counted"] or 0
+        changed_total += result["rows_changed"]
+        if result["outcome"] == "nothing_to_change":
+            too_big = fix.counted.get("first_too_big_lead")
+            if too_big is None:
+                stopped = "nothing left to change"
+            elif budget < cap:
+                stopped = f"the {approved_rows:,} rows approved are done (the rest waits for the next alert)"
+            else:
+                stopped = f"lead {too_big} alone has more rows than the cap of {cap:,}: fix it by hand"
+            break
+        if counted_total >= approved_rows:
+            break
+    return {
+        "key": spec.key,
+        "title": spec.title,
+        "batches": len(results),
+        "rows_counted": counted_total,
+        "rows_changed": changed_total,
+        "stopped": stopped,
+        "results": results,
+    }

@@ -6,6 +6,8 @@ What Alertmanager gives and Airflow lacks, kept in `nurture_ops.alert_state`:
 - inhibition: an alert whose root cause is firing (see Check.inhibited_by) is recorded, not sent;
 - silences: a silenced alert is recorded, not sent, and announced if it still fires when the
   silence ends;
+- acknowledgements (the Lead Nurture page): an acknowledged alert sends no reminders until it
+  resolves or fires at a higher severity than the one acknowledged (see "Operator actions");
 - nothing lost: a message is marked notified only after Slack accepted it (see Delivery).
 Evaluation times come from the run; an evaluation older than the last one recorded (a rerun of a
 past window) is reported but moves no state and sends nothing.
@@ -282,6 +284,7 @@ def record(
                 kind, reason = "resolve", "cleared"
             elif row["notified_state"] == "firing":
                 reason = "cleared while silenced"
+        kind, reason = _acknowledgement(conn, row, finding, firing=firing, kind=kind, reason=reason)
         silenced = row["silenced"] if finding.status == "no_data" else bool(silence) and finding.firing
         db.execute(
             conn,
@@ -753,15 +756,8 @@ def page_action(row: dict) -> str | None:
     return "resolve" if row["delivered_state"] == "triggered" else None
 
 
-def is_acknowledged(row: dict) -> bool:
-    """Whether someone took the alert (acknowledgement comes with the ops page: until then, no
-    alert is). The one place escalation asks."""
-    return False
-
-
 def escalation_due(row: dict, at: datetime, levels: dict | None = None) -> bool:
-    """Whether one alert state is to be escalated now (once per firing). Pure but for the
-    acknowledgement: firing, not silenced nor inhibited, Critical or High (core.escalation), its
+    """Whether one alert state is to be escalated now (once per firing). Pure: firing, not silenced nor inhibited, Critical or High (core.escalation), its
     response time passed since it first fired, not escalated for this firing, not acknowledged."""
     level = escalation.level_for(row["severity"], levels=levels)
     if level.escalate_after is None or row["severity"] not in escalation.SEVERITY_LEVELS:
@@ -772,7 +768,8 @@ def escalation_due(row: dict, at: datetime, levels: dict | None = None) -> bool:
         return False  # escalated already for this firing
     if at - row["first_fired_at"] < level.escalate_after:
         return False
-    return not is_acknowledged(row)
+    # Acknowledged on the Lead Nurture page at this severity or above: someone is on it.
+    return not acknowledgement_holds(row, row["severity"])
 
 
 def delivery_candidates(conn, channel: str, alert_keys: list[str]) -> list[dict]:
@@ -1220,3 +1217,214 @@ def page_outage(
     if writable and not _outage_swap(store, token, outage_after_post(plan.state)):
         log.warning("Database Connection Lost: posted, but another run took the intent over meanwhile")
     return plan.kind
+
+
+# ---- Operator actions (the Lead Nurture page): acknowledge, silence, lift --------------------------
+# Every action records who did it (the Airflow user), when and why in nurture_ops.alert_actions;
+# the alert's next Slack message reports the actions it has not reported yet (`unannounced_actions`,
+# marked by `mark_actions_announced` once Slack accepted it).
+#
+# Acknowledgement: a firing alert acknowledged at its current severity sends no reminder while it
+# keeps firing at that severity or below. It ends (the columns are cleared, under the row lock, in
+# `record`) when the alert resolves or fires at a higher severity (a warning becoming critical: the
+# "fire, escalated" message is sent as always). A silence and an acknowledgement are independent:
+# a silence holds back every message for a while; an acknowledgement only the reminders, until the
+# alert changes. A resolve is sent as usual (unless silenced) and ends the acknowledgement.
+
+
+def acknowledgement_holds(row: dict, status: str) -> bool:
+    """Whether the alert_state `row`'s acknowledgement covers a finding of `status`. Pure."""
+    acknowledged = row.get("acknowledged_severity")
+    if row.get("acknowledged_at") is None or acknowledged is None:
+        return False
+    return SEVERITY_RANK.get(status, 0) <= SEVERITY_RANK.get(acknowledged, 0)
+
+
+def _acknowledgement(
+    conn, row: dict, finding: Finding, *, firing: bool, kind: str | None, reason: str
+) -> tuple[str | None, str]:
+    """record()'s step for acknowledgements, under the row lock: a reminder of an acknowledged
+    alert is not sent; a resolve, or a higher severity than acknowledged, ends the acknowledgement."""
+    if row.get("acknowledged_at") is None or finding.status == "no_data":
+        return kind, reason
+    params = {"alert_key": row["alert_key"], "scope": row["scope"]}
+    if not firing or not acknowledgement_holds(row, finding.status):
+        db.execute(conn, "ops/clear_alert_state_acknowledgement.sql", params, schema=SCHEMA)
+        return kind, reason
+    if kind == "remind":
+        return None, (
+            f"acknowledged by {row['acknowledged_by']} at {row['acknowledged_at'].isoformat()}: "
+            "no reminders until it resolves or worsens"
+        )
+    return kind, reason
+
+
+def _record_action(
+    conn,
+    alert_key: str,
+    scope: str | None,
+    *,
+    action: str,
+    actor: str,
+    reason: str,
+    at: datetime,
+    detail: dict | None = None,
+) -> int:
+    row = db.fetch_one(
+        conn,
+        "ops/insert_alert_action.sql",
+        {
+            "alert_key": alert_key,
+            "scope": scope,
+            "action": action,
+            "actor": actor,
+            "reason": reason,
+            "detail": json.dumps(detail or {}, default=str),
+            "acted_at": at,
+        },
+        schema=SCHEMA,
+    )
+    return row["id"]
+
+
+def _require_reason(actor: str, reason: str) -> None:
+    if not (actor or "").strip():
+        raise ValueError("an operator action needs the user who takes it")
+    if not (reason or "").strip():
+        raise ValueError("an operator action needs a reason")
+
+
+def acknowledge(conn, alert_key: str, scope: str = "", *, by: str, reason: str, at: datetime) -> int:
+    """Acknowledge a firing alert (one scope) at its current severity; returns the action's id.
+
+    Raises LookupError when the alert is not firing (nothing to acknowledge). One transaction:
+    the acknowledgement and its alert_actions row."""
+    _require_reason(by, reason)
+    with conn.transaction():
+        row = db.fetch_one(
+            conn,
+            "ops/update_alert_state_acknowledged.sql",
+            {
+                "acknowledged_at": at,
+                "acknowledged_by": by,
+                "acknowledged_reason": reason,
+                "alert_key": alert_key,
+                "scope": scope,
+            },
+            schema=SCHEMA,
+        )
+        if row is None:
+            raise LookupError(f"{alert_key} ({scope or 'global'}) is not firing: nothing to acknowledge")
+        return _record_action(
+            conn,
+            alert_key,
+            scope,
+            action="acknowledge",
+            actor=by,
+            reason=reason,
+            at=at,
+            detail={"severity": row["severity"]},
+        )
+
+
+def is_acknowledged(conn, alert_key: str, scope: str = "", *, severity: str | None = None) -> bool:
+    """Whether the alert (one scope) is acknowledged now; with `severity`, whether that
+    acknowledgement covers a finding of that severity (what an escalation step should ask
+    before paging: an acknowledged alert is being handled). One query."""
+    row = db.fetch_one(
+        conn, "ops/select_alert_acknowledgement.sql", {"alert_key": alert_key, "scope": scope}, schema=SCHEMA
+    )
+    if row is None or not row["firing"]:
+        return False
+    return severity is None or acknowledgement_holds(row, severity)
+
+
+def silence(
+    conn,
+    alert_key: str,
+    *,
+    scope: str | None,
+    starts_at: datetime,
+    ends_at: datetime,
+    by: str,
+    reason: str,
+) -> int:
+    """Silence an alert (one scope, or every scope with None) for [starts_at, ends_at); returns
+    the silence's id. The silence and its alert_actions row in one transaction."""
+    _require_reason(by, reason)
+    if ends_at <= starts_at:
+        raise ValueError("a silence must end after it starts")
+    with conn.transaction():
+        silence_id = add_silence(
+            conn, alert_key, starts_at=starts_at, ends_at=ends_at, reason=reason, scope=scope, created_by=by
+        )
+        _record_action(
+            conn,
+            alert_key,
+            scope,
+            action="silence",
+            actor=by,
+            reason=reason,
+            at=starts_at,
+            detail={"silence_id": silence_id, "ends_at": ends_at.isoformat()},
+        )
+    return silence_id
+
+
+def lift_silence(conn, silence_id: int, *, by: str, reason: str, at: datetime) -> dict:
+    """End a silence now (it must still be in force); returns the silence. Raises LookupError
+    when there is no such silence in force. The alert's next evaluation announces it if it still
+    fires ("silence ended, still firing")."""
+    _require_reason(by, reason)
+    with conn.transaction():
+        row = db.fetch_one(
+            conn,
+            "ops/update_alert_silence_lifted.sql",
+            {"lifted_at": at, "lifted_by": by, "lift_reason": reason, "silence_id": silence_id},
+            schema=SCHEMA,
+        )
+        if row is None:
+            raise LookupError(f"silence {silence_id} is not in force: nothing to lift")
+        _record_action(
+            conn,
+            row["alert_key"],
+            row["scope"],
+            action="lift",
+            actor=by,
+            reason=reason,
+            at=at,
+            detail={"silence_id": silence_id},
+        )
+    return row
+
+
+def unannounced_actions(conn, alert_key: str, scope: str) -> list[dict]:
+    """Operator actions on the alert that no Slack message reported yet, oldest first."""
+    return db.fetch_all(
+        conn,
+        "ops/select_unannounced_alert_actions.sql",
+        {"alert_key": alert_key, "scope": scope},
+        schema=SCHEMA,
+    )
+
+
+def mark_actions_announced(conn, ids: list[int], *, at: datetime) -> None:
+    """After Slack accepted a message reporting these actions (best effort: a crash before this
+    reports them once more in the next message, never loses them)."""
+    if ids:
+        db.execute(
+            conn,
+            "ops/update_alert_actions_announced.sql",
+            {"ids": list(ids), "announced_at": at},
+            schema=SCHEMA,
+        )
+
+
+def note_evaluation_run(conn, alert_key: str, scope: str, *, evaluated_at: datetime, run: str) -> None:
+    """Record '<dag_id>/<run_id>' as the run of the alert's latest evaluation (the page links it)."""
+    db.execute(
+        conn,
+        "ops/update_alert_state_evaluation_run.sql",
+        {"run": run, "alert_key": alert_key, "scope": scope, "evaluated_at": evaluated_at},
+        schema=SCHEMA,
+    )
