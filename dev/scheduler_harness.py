@@ -141,7 +141,7 @@ class Components:
         return self.home / "logs"
 
 
-def _drop_database(name: str) -> None:
+def drop_database(name: str) -> None:
     import psycopg
     from psycopg import sql
 
@@ -171,7 +171,7 @@ def components(
     home, log_dir = root / "airflow", root / "logs"
     procs: dict[str, subprocess.Popen] = {}
     redis_port = free_port() if executor == "celery" else None
-    _drop_database(metadata_db)
+    drop_database(metadata_db)
     try:
         stack.ensure_metadata_db(metadata_db)
         env = stack.airflow_env(
@@ -253,6 +253,6 @@ def components(
                     procs[name].wait(timeout=5)
                 if left:
                     stuck[name] = left
-        _drop_database(metadata_db)
+        drop_database(metadata_db)
         if stuck:
             raise RuntimeError(f"processes would not die: {stuck}")

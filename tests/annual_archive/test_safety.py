@@ -528,6 +528,8 @@ def test_a_lock_taken_on_another_server_session_is_detected(leads_db, db):
             # Same session, lock not held (released behind our back): also refused.
             with pytest.raises(ArchiveSessionError, match="pg_locks shows it does not hold it"):
                 verify_session_lock(b, ARCHIVE_LOCK_KEY, pid_b, "archive")
+        # Released now, not when the closed session's backend exits (the next test archives).
+        assert a.execute("SELECT pg_advisory_unlock(%s)", (ARCHIVE_LOCK_KEY,)).fetchone()[0]
 
 
 def test_a_batch_on_another_server_session_than_the_lock_is_refused_before_it_moves_anything(

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from dev import pg, stack
+from dev import stack
+from dev.scheduler_harness import drop_database, free_port
 from nurture_ops.alerting import state as alert_state
 from nurture_ops.core.catalog import get_check
 from nurture_ops.core.evaluate import evaluate
 from tests.builders import Seed
-from tests.e2e.test_real_scheduler import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -47,15 +47,11 @@ ARTIFACTS = stack.REPO / ".local" / "test-artifacts"
 def api_server(tmp_path, leads_db):
     """Only the api-server of `make run` (the page needs no scheduler), on a free port; yields
     (base url, user, password). Ended by its session id, the metadata database dropped."""
-    import psycopg
-    from psycopg import sql
-
     metadata_db = f"airflow_page_{os.getpid()}"
     port = free_port()
     home, log_dir = tmp_path / "airflow", tmp_path / "logs"
     proc = None
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(metadata_db)))
+    drop_database(metadata_db)
     try:
         stack.ensure_metadata_db(metadata_db)
         env = stack.airflow_env(
@@ -83,10 +79,7 @@ def api_server(tmp_path, leads_db):
             left = stack.end_session(proc.pid)
             proc.wait(timeout=5)
             assert not left, f"api-server: processes would not die: {left}"
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(metadata_db))
-            )
+        drop_database(metadata_db)
 
 
 def seed_page(db) -> float:
