@@ -64,7 +64,8 @@ def test_the_ui_lists_the_page_in_its_navigation(admin):
 
 
 def test_every_alert_cadence_has_its_dag(dagbag):
-    cadences = {c.cadence for c in CHECKS.values()}
+    # Checks with an alert state; a "report" check (the weekly deliverability KPI) lives in its report.
+    cadences = {c.cadence for c in CHECKS.values() if c.role != "report"}
     assert cadences <= set(queries.ALERT_DAG_IDS)
     assert set(queries.ALERT_DAG_IDS.values()) <= set(dagbag.dag_ids)
 
