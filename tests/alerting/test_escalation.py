@@ -295,3 +295,68 @@ def test_an_acknowledged_high_alert_is_not_escalated(db, monkeypatch, tmp_path):
         assert len(escalation_sink.payloads()) == 1
     finally:
         escalation_sink.stop()
+
+
+# --- faults where the features meet --------------------------------------------------------------
+
+
+def _org_finding(org: str, status: str) -> Finding:
+    summary = f"{org}: 100.0% of 30 emails failed" if status == "critical" else f"{org}: no data (5 sends)"
+    return Finding("high_email_failure_rate", "High Email Failure Rate", status, summary, {}, scope=org)
+
+
+def test_an_inhibited_organization_with_no_data_stays_inhibited_and_is_not_paged(db):
+    """A window under the minimum volume (no data) keeps the state as it was, inhibition included:
+    the organization held back by the firing global alert must not be paged by the sweep."""
+    alert_state.ensure_schema(db)
+    org = "4f1c0000-0000-0000-0000-000000000001"
+    week = timedelta(hours=4)
+    alert_state.record(
+        db,
+        _org_finding(org, "critical"),
+        evaluated_at=T0,
+        repeat_interval=week,
+        inhibitor_firing="high_email_failure_rate",
+    )
+    alert_state.record(db, _org_finding(org, "no_data"), evaluated_at=T0 + FIVE, repeat_interval=week)
+    (row,) = [
+        r
+        for r in alert_state.delivery_candidates(db, alert_state.PAGERDUTY, ["high_email_failure_rate"])
+        if r["scope"] == org
+    ]
+    assert row["firing"] and row["inhibited_by"] == "high_email_failure_rate"
+    assert alert_state.page_action(row) is None
+
+
+def test_paging_past_its_deadline_leaves_the_events_for_the_next_run(db, fake_pagerduty):
+    """A PagerDuty that times out on every call must not run the sweep past its try: past the
+    deadline no event is started, and the next sweep sends it, once."""
+    import time
+
+    from nurture_ops.alerting import escalation
+
+    alert_state.ensure_schema(db)
+    critical = Finding("high_email_failure_rate", "High Email Failure Rate", "critical", "30% failed", {})
+    alert_state.record(db, critical, evaluated_at=T0, repeat_interval=timedelta(hours=4))
+    run = {"run_url": None, "dag_id": "nurture_alerts_5min", "run_id": "r"}
+    late = escalation.page(db, T0, **run, deadline=time.monotonic() - 1)
+    assert late == {"pagerduty": [], "pagerduty_left_for_next_run": 1}
+    assert fake_pagerduty.events() == []
+    assert escalation.page(db, T0 + FIVE, **run) == {"pagerduty": ["trigger high_email_failure_rate"]}
+    assert escalation.page(db, T0 + 2 * FIVE, **run) == {"pagerduty": []}
+    assert events(fake_pagerduty) == [("trigger", "high_email_failure_rate")]
+
+
+@pytest.mark.e2e
+def test_a_bad_escalation_variable_fails_the_sweep_but_still_pages(run_dag, db, fake_pagerduty, monkeypatch):
+    """nurture_ops_escalation is read by the escalation step only: a bad value fails the task
+    (its message names the key) after PagerDuty heard the critical alert."""
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_NURTURE_OPS_ESCALATION", json.dumps({"high": {"escalate_after_minutes": -5}})
+    )
+    seed = Seed(db)
+    org = seed.org("Acme Corp")
+    add_sends(seed, org, T0, sent=50, failed=50)
+    states = run_dag("nurture_alerts_5min", T0)
+    assert states["page_and_escalate"] == "failed"
+    assert events(fake_pagerduty) == [("trigger", "high_email_failure_rate")]

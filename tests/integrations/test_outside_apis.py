@@ -314,3 +314,21 @@ def test_backups_not_configured(fake_supabase, monkeypatch):
         "connection 'supabase_api'"
     )
     assert fake_supabase.calls == []
+
+
+@pytest.mark.parametrize("stamp", [True, 10**20, float("nan")])
+def test_backups_restore_point_in_a_shape_we_cannot_read_is_an_api_failure_not_a_crash(fake_supabase, stamp):
+    """A boolean is not a time; a millisecond (or absurd) number or NaN cannot be one."""
+    fake_supabase.backups = []
+    fake_supabase.pitr_enabled = True
+    fake_supabase.physical_backup_data = {"latest_physical_backup_date_unix": stamp}
+
+    verdict = supabase.verify_backups(AT, 26)
+
+    if stamp is True:  # not read as 1970: no restore point at all
+        assert verdict["state"] == "missing"
+    else:
+        assert verdict["state"] == "api_failed"
+        assert verdict["text"].startswith(
+            "API failed: Supabase answered with a backup list this check cannot read"
+        )

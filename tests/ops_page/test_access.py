@@ -187,6 +187,18 @@ def test_silence_lift_and_acknowledge_write_their_audit_rows(admin, db, firing):
     assert table.index(">done early<") < table.index(">on it<") < table.index(">SendGrid maintenance<")
 
 
+def test_a_proxied_request_with_its_forwarded_host_is_same_site(admin, firing):
+    """Behind nginx (Host: the upstream's name), the browser's Origin matches X-Forwarded-Host."""
+    token = form_token(admin)
+    headers = {"Origin": "https://airflow.example.com", "Host": "airflow-api:8080"}
+    data = {"csrf_token": token, "alert_key": firing, "reason": "on it"}
+    refused = admin.post(BASE + "/actions/acknowledge", data=data, headers=headers, follow_redirects=False)
+    assert refused.status_code == 403 and "cross-site" in refused.json()["detail"]
+    proxied = {**headers, "X-Forwarded-Host": "airflow.example.com"}
+    accepted = admin.post(BASE + "/actions/acknowledge", data=data, headers=proxied, follow_redirects=False)
+    assert accepted.status_code == 303, accepted.text
+
+
 def test_actions_refuse_bad_input_and_change_nothing(admin, db, firing):
     token = form_token(admin)
 
@@ -202,6 +214,7 @@ def test_actions_refuse_bad_input_and_change_nothing(admin, db, firing):
         "overdue_enrollments (global) is not firing: nothing to acknowledge",
     )
     assert post("/actions/lift", silence_id=999, reason="x").status_code == 404
+    assert post("/actions/lift", silence_id=10**20, reason="x").status_code == 422  # past bigint: not a 500
     assert rows(db, "SELECT * FROM nurture_ops.alert_actions") == []
 
 

@@ -178,6 +178,10 @@ def test_trends_of_one_campaign_and_bad_days(admin, analytics):
     ]
     assert admin.get(f"{BASE}/api/trends", params={"days": 7}).status_code == 400
     assert admin.get(f"{BASE}/api/kpis", params={"organization_id": "not-a-uuid"}).status_code == 400
+    # Past bigint, or a reference day whose windows would reach before year 1: 4xx, not a 500.
+    assert admin.get(f"{BASE}/api/kpis", params={"campaign_id": 10**20}).status_code == 422
+    early = admin.get(f"{BASE}/api/kpis", params={"as_of": "0001-01-05"})
+    assert early.status_code == 400 and "as_of must be on or after 2000-01-01" in early.json()["detail"]
 
 
 def test_organizations_ranked_by_bounce_unsubscribe_and_failure_rate(admin, analytics):

@@ -19,6 +19,7 @@ defining it later pages (or escalates) what is firing then.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from nurture_ops.alerting import notify
@@ -71,9 +72,19 @@ def page_event(row: dict, *, run_url: str | None, dag_id: str | None) -> dict:
     }
 
 
-def page(conn, at: datetime, *, run_url: str | None, dag_id: str | None, run_id: str | None) -> dict:
+def page(
+    conn,
+    at: datetime,
+    *,
+    run_url: str | None,
+    dag_id: str | None,
+    run_id: str | None,
+    deadline: float | None = None,
+) -> dict:
     """Trigger and resolve PagerDuty incidents as the alert states require; raises at the end if a
-    call failed (the others went out; the next sweep retries the failed one)."""
+    call failed (the others went out; the next sweep retries the failed one). Past `deadline`
+    (time.monotonic()), no new event is started: what is left stays due for the next run, so a
+    PagerDuty that times out on every call cannot run the task into its execution_timeout."""
     if not notify.connection_exists(PAGERDUTY_CONN_ID):
         due = [
             r
@@ -90,10 +101,13 @@ def page(conn, at: datetime, *, run_url: str | None, dag_id: str | None, run_id:
     client = PagerDutyEvents.from_connection(
         PAGERDUTY_CONN_ID, timeout=PAGERDUTY_TIMEOUT_S, attempts=PAGERDUTY_ATTEMPTS
     )
-    sent, failed = [], []
+    sent, failed, left = [], [], 0
     candidates = alert_state.delivery_candidates(conn, alert_state.PAGERDUTY, alert_keys())
     for candidate in candidates:
         if not alert_state.page_action(candidate):
+            continue
+        if deadline is not None and time.monotonic() > deadline:
+            left += 1
             continue
 
         def send(claimed: list[dict]) -> str:
@@ -121,11 +135,13 @@ def page(conn, at: datetime, *, run_url: str | None, dag_id: str | None, run_id:
             continue
         sent += [f"{r['kind']} {dedup_key(r['alert_key'], r['scope'])}" for r in done]
     log.info("PagerDuty: sent %s", sent or "nothing")
+    if left:
+        log.warning("PagerDuty: out of time for this run; %d event(s) left for the next run", left)
     if failed:
         raise RuntimeError(
             f"{len(failed)} PagerDuty event(s) not delivered (the next run retries): " + "; ".join(failed)
         )
-    return {"pagerduty": sent}
+    return {"pagerduty": sent, **({"pagerduty_left_for_next_run": left} if left else {})}
 
 
 def escalate(

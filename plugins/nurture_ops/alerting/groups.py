@@ -316,7 +316,7 @@ def check_group(check_key: str) -> CheckGroup:
                 try:
                     with db.connect(purpose="read", statement_timeout_ms=timeout_ms) as conn:
                         row = run_measure(conn, live_check, at)
-                        by_organization = organizations.run_measure(conn, live_check, at)
+                        by_organization = _measure_organizations(conn, live_check, at)
                 except psycopg.errors.QueryCanceled as exc:
                     # Not evaluated: say so where Database Responding Slowly looks, then fail (retried;
                     # the failure callback posts it).
@@ -349,7 +349,7 @@ def check_group(check_key: str) -> CheckGroup:
                     inhibitors=live_check.inhibited_by,
                     renotify_on_change=live_check.renotify_on_change,
                 )
-                by_organization = organizations.decide(
+                by_organization = _decide_organizations(
                     conn,
                     settings,
                     live_check,
@@ -546,6 +546,28 @@ def remediate_task(check_key: str):
     return remediate()
 
 
+def _measure_organizations(conn, check, at: datetime) -> list[dict] | None:
+    """The per-organization rows of a check, or None when its query fails: the global finding, read
+    just before on the same connection, must reach decide whatever happens to the GROUP BY."""
+    try:
+        return organizations.run_measure(conn, check, at)
+    except psycopg.Error as exc:
+        conn.rollback()  # the global row is already read; nothing else runs on this connection
+        log.error("%s per organization not evaluated this run (the global check is): %s", check.title, exc)
+        return None
+
+
+def _decide_organizations(conn, settings, check, rows, **kwargs) -> list | None:
+    """organizations.decide in a savepoint of its own: if it fails, the global decision recorded
+    just before stays committed and its message goes out; the organizations wait for the next run."""
+    try:
+        with conn.transaction():
+            return organizations.decide(conn, settings, check, rows, **kwargs)
+    except psycopg.Error as exc:
+        log.error("%s per organization not decided this run (the global alert is): %s", check.title, exc)
+        return None
+
+
 ESCALATION_SWEEP_ID = "page_and_escalate"
 
 
@@ -563,12 +585,19 @@ def escalation_sweep(groups: list[CheckGroup]):
         ti = context["ti"]
         at = run_time(context)
         run = {"run_url": notify.run_url(context), "dag_id": ti.dag_id, "run_id": ti.run_id}
+        # PagerDuty may take half of the try: a PagerDuty timing out on every call leaves its events
+        # for the next run instead of running the task past its execution_timeout.
+        budget = (context["task"].execution_timeout or timedelta(minutes=2)).total_seconds() / 2
+        deadline = time.monotonic() + budget
+
+        def escalate(conn, at, **run):  # a bad nurture_ops_escalation Variable stops only this step
+            return escalation.escalate(conn, at, levels=load_escalation(), **run)
+
         with db.connect(purpose="write", statement_timeout_ms=statement_timeout_ms(context["task"])) as conn:
             alert_state.ensure_schema(conn)
             done, failed = {}, []
-            levels = load_escalation()
-            steps = (escalation.page, functools.partial(escalation.escalate, levels=levels))
-            for step in steps:  # one failing does not stop the other
+            steps = (escalate, functools.partial(escalation.page, deadline=deadline))
+            for step in steps:  # one failing does not stop the other; the quick Slack step first
                 try:
                     done.update(step(conn, at, **run))
                 except Exception as exc:

@@ -251,7 +251,10 @@ def record(
                 reason=f"stale: a later evaluation ({row['last_evaluated_at'].isoformat()}) is already recorded",
             )
         silence = active_silence(conn, key, scope, evaluated_at)
-        inhibitor = (inhibitor_firing or firing_inhibitor(conn, inhibitors)) if finding.firing else None
+        if finding.firing:
+            inhibitor = inhibitor_firing or firing_inhibitor(conn, inhibitors)
+        else:  # no data keeps the state as it was, inhibition included (as `silenced` below)
+            inhibitor = row["inhibited_by"] if finding.status == "no_data" else None
         was_silenced = row["silenced"]
         firing = row["firing"]
         first_fired_at = row["first_fired_at"]

@@ -157,7 +157,7 @@ class JsonClient:
                 self._retry_args(shown),
                 endpoint=path,
                 data=params,
-                extra_options={"timeout": self.timeout},
+                extra_options={"timeout": self.timeout, "allow_redirects": False},  # keys stay on this host
             )
         except _StatusError as exc:
             failed = exc.response

@@ -239,7 +239,7 @@ class N8nClient:
                 retrying,
                 endpoint=f"{API_PREFIX}{path}",
                 data=params,
-                extra_options={"timeout": self.timeout},
+                extra_options={"timeout": self.timeout, "allow_redirects": False},  # keys stay on this host
             )
         except _StatusError as exc:
             failed = exc.response

@@ -143,7 +143,7 @@ class PagerDutyEvents:
                 endpoint=ENQUEUE_PATH,
                 data=json.dumps(body),
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
-                extra_options={"timeout": self.timeout},
+                extra_options={"timeout": self.timeout, "allow_redirects": False},  # keys stay on this host
             )
         except _StatusError as exc:
             failed = exc.response
@@ -164,9 +164,10 @@ class PagerDutyEvents:
                 "The next run sends it again."
             ) from exc
         try:
-            answered = response.json().get("dedup_key")
+            body = response.json()
         except ValueError:
-            answered = None
+            body = None
+        answered = body.get("dedup_key") if isinstance(body, dict) else None  # accepted all the same
         return answered or dedup_key
 
     def _retry_args(self, action: str, dedup_key: str) -> dict[str, Any]:

@@ -95,8 +95,9 @@ def backup_status(body: dict, at: datetime, max_age_hours: float) -> dict[str, A
     pitr = body.get("pitr_enabled")
     physical = body.get("physical_backup_data") if isinstance(body.get("physical_backup_data"), dict) else {}
     pitr_latest = None
-    if pitr and isinstance(physical.get("latest_physical_backup_date_unix"), int | float):
-        pitr_latest = datetime.fromtimestamp(physical["latest_physical_backup_date_unix"], UTC)
+    stamp = physical.get("latest_physical_backup_date_unix")
+    if pitr and isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        pitr_latest = datetime.fromtimestamp(stamp, UTC)
         pitr_latest = pitr_latest if pitr_latest <= at else at
     latest = completed[-1] if completed else None
     age = _hours(at - latest) if latest else None
@@ -162,3 +163,8 @@ def verify_backups(at: datetime, max_age_hours: float, *, conn_id: str | None = 
         return {"state": "not_configured", "text": describe_failure(exc)}
     except ApiError as exc:
         return {"state": "api_failed", "text": describe_failure(exc)}
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:  # a shape we do not know
+        return {
+            "state": "api_failed",
+            "text": f"API failed: Supabase answered with a backup list this check cannot read ({type(exc).__name__}: {exc})",
+        }

@@ -79,7 +79,10 @@ def check_csrf(request: Request, token: str | None) -> None:
         raise HTTPException(403, f"cross-site request refused (Sec-Fetch-Site: {site})")
     origin = request.headers.get("origin")
     if origin and origin != "null":
-        if urlsplit(origin).netloc != request.headers.get("host"):
+        # Behind a reverse proxy the Host header may be the upstream's (nginx's default): the
+        # forwarded host counts too. The form token is what a cross-site page cannot forge.
+        own_hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")} - {None}
+        if urlsplit(origin).netloc not in own_hosts:
             raise HTTPException(403, f"cross-site request refused (Origin {origin})")
     elif origin == "null":
         raise HTTPException(403, "cross-site request refused (Origin null)")

@@ -111,7 +111,14 @@ def _thresholds() -> tuple[tuple, str | None]:
         return get_check("kpi_review").thresholds, f"KPI levels are the catalog's defaults: {exc}"
 
 
+EARLIEST_AS_OF = date(2000, 1, 1)  # the windows reach 90 days back; nothing sent before 2000
+
+
 def _today(as_of: date | None) -> date:
+    if as_of is not None and as_of < EARLIEST_AS_OF:
+        raise HTTPException(
+            400, f"as_of must be on or after {EARLIEST_AS_OF.isoformat()}, not {as_of.isoformat()}"
+        )
     return as_of or datetime.now(UTC).date()
 
 
@@ -136,7 +143,7 @@ AsOf = Annotated[date | None, Query(description="the reference day (default: tod
 At = Annotated[datetime | None, Query(description="the instant of the alert board (default: now)")]
 Days = Annotated[int, Query(description="30 or 90")]
 OrgId = Annotated[str | None, Query()]
-CampaignId = Annotated[int | None, Query()]
+CampaignId = Annotated[int | None, Query(ge=1, le=2**63 - 1)]  # a bigint id: larger is a 422, not a 500
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -398,7 +405,7 @@ def silence(
 def lift(
     request: Request,
     user: User,
-    silence_id: Annotated[int, Form()],
+    silence_id: Annotated[int, Form(ge=1, le=2**63 - 1)],
     reason: Field,
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> RedirectResponse:
