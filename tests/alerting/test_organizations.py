@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from nurture_ops.alerting import state as alert_state
 from nurture_ops.core.catalog import get_check
 from nurture_ops.core.per_organization import PER_ORGANIZATION, OrganizationSettings, evaluate_organization
 from nurture_ops.core.settings import build_settings
@@ -219,3 +220,30 @@ def test_daily_per_organization_queries_count_the_day_of_each_organization(db):
     assert finding.status == "warning" and finding.summary.startswith(
         "Calm: 2.5% of 120 emails sent yesterday"
     )
+
+
+@pytest.mark.e2e
+def test_an_acknowledgement_of_one_organization_is_reported_by_its_grouped_message(run_dag, db, slack_sink):
+    """Acknowledged on the Lead Nurture page for one organization: its grouped resolve reports who
+    and why, once; the action is then marked announced."""
+    seed = Seed(db)
+    noisy, quiet = seed.org("Noisy Co"), seed.org("Quiet Inc")
+    add_sends(seed, noisy, T0, sent=0, failed=25)
+    add_sends(seed, quiet, T0, sent=500, failed=0)
+    run_dag("nurture_alerts_5min", T0)
+    alert_state.acknowledge(
+        db,
+        "high_email_failure_rate",
+        str(noisy),
+        by="alice",
+        reason="<b>SendGrid key rotated</b>",
+        at=T0 + FIVE,
+    )
+    add_sends(seed, noisy, T0 + 2 * FIVE, sent=25, failed=0)
+    add_sends(seed, quiet, T0 + 2 * FIVE, sent=500, failed=0)
+    run_dag("nurture_alerts_5min", T0 + 2 * FIVE)
+    assert texts(slack_sink)[1:] == ["[RESOLVED] High Email Failure Rate, per organization: 1 resolved"]
+    body = json.dumps(slack_sink.payloads()[1]["blocks"], ensure_ascii=False)
+    assert "Acknowledged by alice" in body and "&lt;b&gt;SendGrid key rotated&lt;/b&gt;" in body
+    unannounced = db.execute("SELECT count(*) FROM nurture_ops.alert_actions WHERE announced_at IS NULL")
+    assert unannounced.fetchone() == (0,)

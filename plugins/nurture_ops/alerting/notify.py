@@ -147,7 +147,11 @@ _GROUP_SECTIONS = (("fire", "Started firing"), ("remind", "Still firing (reminde
 
 
 def organization_group_message(
-    check: Check, entries: list[tuple[Any, Finding]], *, run_url: str | None = None
+    check: Check,
+    entries: list[tuple[Any, Finding]],
+    *,
+    run_url: str | None = None,
+    operator_actions: list[dict] | None = None,
 ) -> dict:
     """One message for the organizations of one check in one run (alerting.organizations):
     `entries` are (decision, finding) pairs, decision.kind fire / remind / resolve. The text
@@ -181,6 +185,8 @@ def organization_group_message(
     if firing:
         blocks.append(matrix_block(worst))
         blocks.append(section("*Runbook actions*\n" + numbered_lines(escape(a) for a in check.actions)))
+    if operator_actions:  # on the Lead Nurture page, per organization (state.unannounced_actions)
+        blocks.append(section(fit(["*Operator actions*"], [action_line(a) for a in operator_actions])))
     if run_url:
         blocks.append(context_block(link(run_url, "Open this run in Airflow")))
     return {"text": text, "blocks": blocks}

@@ -91,11 +91,21 @@ def notify_group(
     heard = [d.seen_notified_severity or check.severity for d in decisions]
     worst = max(firing or heard, key=lambda s: SEVERITY_RANK.get(s, 0))
     conn_id = notify.route(worst)
+    # What operators did on these organizations (Lead Nurture page) since their last message; an
+    # action on every scope at once is reported by the global alert's message.
+    actions: dict[str, list[dict]] = {}
+    for scope in findings:
+        actions[scope] = [
+            a for a in alert_state.unannounced_actions(conn, check.key, scope) if a["scope"] == scope
+        ]
     sent = alert_state.deliver_group(
         conn,
         decisions,
         lambda claimed: notify.organization_group_message(
-            check, [(d, findings[d.scope]) for d in claimed], run_url=run_url
+            check,
+            [(d, findings[d.scope]) for d in claimed],
+            run_url=run_url,
+            operator_actions=[a for d in claimed for a in actions.get(d.scope, [])],
         ),
         lambda message: notify.send(message, conn_id),
         severities={scope: f.status if f.firing else None for scope, f in findings.items()},
@@ -106,4 +116,6 @@ def notify_group(
     )
     if not sent:
         return "per organization: already sent, or being sent, by an overlapping run"
+    announced = [a["id"] for d in sent for a in actions.get(d.scope, [])]
+    alert_state.mark_actions_announced(conn, announced, at=datetime.fromisoformat(sent[0].evaluated_at))
     return f"per organization: {len(sent)} organization(s) in one message"
