@@ -233,6 +233,22 @@ def fake_supabase(monkeypatch):
 
 
 @contextlib.contextmanager
+def forgetting_runs(dag_id: str):
+    """Delete the DagRuns of `dag_id` created inside the block, so tests that expect one run of the
+    DAG in the (session-wide) Airflow metadata DB still find one."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    before = {r.id for r in DagRun.find(dag_id=dag_id)}
+    try:
+        yield
+    finally:
+        with create_session() as session:
+            for run in session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.id.not_in(before)):
+                session.delete(run)
+
+
+@contextlib.contextmanager
 def without_param(dag, name: str):
     """The DAG (and its tasks) without the Param `name`, so a run_conf value reaches the tasks
     unchecked, as when a task runs without the DAG's Param schema; restored afterwards."""

@@ -24,7 +24,7 @@ from nurture_ops.monthly_maintenance.cleanup import (
     completed_enrollments_cutoff,
 )
 from tests.builders import NOW, Seed, rows
-from tests.conftest import without_param
+from tests.conftest import forgetting_runs, without_param
 from tests.tcp_forward import TcpForwarder
 
 DAG_ID = "nurture_monthly_maintenance"
@@ -43,16 +43,9 @@ def quiet(line: str) -> None:
 
 @pytest.fixture
 def forget_runs(airflow_db):
-    """Delete the DagRuns of DAG_ID this test created, so tests that expect one run of the DAG in
-    the (session-wide) Airflow metadata DB still find one."""
-    from airflow.models import DagRun
-    from airflow.utils.session import create_session
-
-    before = {r.id for r in DagRun.find(dag_id=DAG_ID)}
-    yield
-    with create_session() as session:
-        for run in session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.id.not_in(before)):
-            session.delete(run)
+    """The DagRuns of DAG_ID this test creates are deleted afterwards (conftest.forgetting_runs)."""
+    with forgetting_runs(DAG_ID):
+        yield
 
 
 def snapshot(db) -> dict:

@@ -2,8 +2,9 @@
 -- for every campaign, one organization or one campaign (never email_sends: the rollup's figures).
 -- Params: start_day, end_day (date, half-open); organization_id (uuid or NULL: all);
 --         campaign_id (bigint or NULL: all).
--- Rates are percentages with 2 decimals over the summed counts (NULL when nothing was sent), as
--- checks/daily/measure_kpis.sql computes them for one day.
+-- Rates and selection: include/sql/macros/analytics_scope.sql (shared with select_daily_rates.sql);
+-- delivery_rate is delivered over delivered + failed + bounced.
+{% import "macros/analytics_scope.sql" as analytics_scope %}
 SELECT
     COUNT(DISTINCT ca.analytics_date) AS days_with_data,
     COALESCE(SUM(ca.emails_sent_today), 0) AS emails_sent,
@@ -18,19 +19,7 @@ SELECT
         / NULLIF(SUM(ca.emails_delivered_today + ca.emails_failed_today + ca.emails_bounced_today), 0),
         2
     ) AS delivery_rate,
-    ROUND(SUM(ca.unique_opens_today) * 100.0 / NULLIF(SUM(ca.emails_sent_today), 0), 2) AS open_rate,
-    ROUND(SUM(ca.unique_clicks_today) * 100.0 / NULLIF(SUM(ca.emails_sent_today), 0), 2) AS click_rate,
-    ROUND(SUM(ca.unsubscribes_today) * 100.0 / NULLIF(SUM(ca.emails_sent_today), 0), 2) AS unsubscribe_rate,
-    ROUND(SUM(ca.emails_bounced_today) * 100.0 / NULLIF(SUM(ca.emails_sent_today), 0), 2) AS bounce_rate
+    {{ analytics_scope.rates("ca") }}
 FROM campaign_analytics AS ca
 WHERE
-    ca.analytics_date >= CAST({{ bind("start_day") }} AS date)
-    AND ca.analytics_date < CAST({{ bind("end_day") }} AS date)
-    AND (
-        CAST({{ bind("organization_id") }} AS uuid) IS NULL
-        OR ca.organization_id = CAST({{ bind("organization_id") }} AS uuid)
-    )
-    AND (
-        CAST({{ bind("campaign_id") }} AS bigint) IS NULL
-        OR ca.campaign_id = CAST({{ bind("campaign_id") }} AS bigint)
-    )
+    {{ analytics_scope.in_scope("ca") }}

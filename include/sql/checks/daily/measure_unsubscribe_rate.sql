@@ -12,29 +12,9 @@
 --                     unsubscribes first: {campaign_id, campaign_name, organization_id,
 --                     organization_name, unsubscribes, emails_sent, unsubscribe_rate}
 --                     (a campaign's rate is NULL when it sent nothing that day)
-WITH day_sends AS (
-    SELECT
-        es.campaign_id,
-        COUNT(*) AS emails_sent
-    FROM email_sends AS es
-    WHERE
-        es.actual_send_time >= CAST({{ bind("day_start") }} AS timestamptz)
-        AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
-    GROUP BY es.campaign_id
-),
-
-day_unsubscribes AS (
-    SELECT
-        es.campaign_id,
-        COUNT(DISTINCT ev.email_send_id) AS unsubscribes
-    FROM email_events AS ev
-    INNER JOIN email_sends AS es ON ev.email_send_id = es.id
-    WHERE
-        ev.event_type IN ('unsubscribe', 'group_unsubscribe')
-        AND ev.event_timestamp >= CAST({{ bind("day_start") }} AS timestamptz)
-        AND ev.event_timestamp < CAST({{ bind("day_end") }} AS timestamptz)
-    GROUP BY es.campaign_id
-),
+{% import "macros/unsubscribes.sql" as unsubscribes %}
+-- The day's counts (the rule): include/sql/macros/unsubscribes.sql.
+WITH {{ unsubscribes.day_ctes("campaign_id") }},
 
 totals AS (
     SELECT
