@@ -911,7 +911,7 @@ def generate(dbname: str, shape: Shape) -> dict[str, Any]:
         conn.execute("SET session_replication_role = DEFAULT")
 
         t0 = time.perf_counter()
-        pg.apply_schema(dbname)  # CREATE INDEX IF NOT EXISTS ... (020_create_lead_nurture_indexes.sql)
+        pg.apply_schema(dbname, concurrently=False)  # the schema files' CREATE INDEX (020, 030)
         timings["indexes"] = round(time.perf_counter() - t0, 2)
         log(f"  {'indexes (schema files)':<34} {len(dropped):>12} built   {timings['indexes']:7.1f} s")
 
@@ -1645,6 +1645,12 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(i["error"] for i in report["items"]) else 0
 
 
+def _session_defaults() -> str:
+    from nurture_ops.core.db import SESSION_DEFAULTS
+
+    return SESSION_DEFAULTS
+
+
 def run_measurements(args, shape: Shape, generation: dict | None, extra: list[dict]) -> dict[str, Any]:
     _install_render_labels()
     items = build_items(shape)
@@ -1654,7 +1660,8 @@ def run_measurements(args, shape: Shape, generation: dict | None, extra: list[di
         autocommit=True,
         cursor_factory=RecordingCursor,
         application_name="nurture_ops_bench",
-        options=f"-c statement_timeout={BENCH_STATEMENT_TIMEOUT_MS}",
+        # The package's own session settings (nurture_ops.core.db.SESSION_DEFAULTS: jit, work_mem).
+        options=f"{_session_defaults()} -c statement_timeout={BENCH_STATEMENT_TIMEOUT_MS}",
     ) as conn:
         data = data_summary(conn, shape)
         settings = server_settings(conn)

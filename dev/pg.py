@@ -220,13 +220,28 @@ def stop() -> None:
     print("PostgreSQL: stopped")
 
 
-def apply_schema(dbname: str) -> None:
-    """Apply include/sql/schema/*.sql in name order, as `psql -v ON_ERROR_STOP=1` would."""
+def schema_statements(text: str) -> list[str]:
+    """The statements of a schema file, one by one, as psql sends them (comment lines dropped;
+    the schema files put no semicolon inside a statement)."""
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in body.split(";") if statement.strip()]
+
+
+def apply_schema(dbname: str, *, concurrently: bool = True) -> None:
+    """Apply include/sql/schema/*.sql in name order, as `psql -v ON_ERROR_STOP=1 -f` would: each
+    statement on its own in autocommit, which CREATE INDEX CONCURRENTLY (030) requires.
+    concurrently=False builds those indexes the plain way (the bench, right after its bulk load:
+    nothing writes then, and a plain build reads the table once instead of twice)."""
     import psycopg
 
     with psycopg.connect(dsn(dbname), autocommit=True) as conn:
+        if not concurrently:
+            conn.execute("SET maintenance_work_mem = '1GB'")
         for path in sorted(SCHEMA_DIR.glob("*.sql")):
-            conn.execute(path.read_text())
+            for statement in schema_statements(path.read_text()):
+                if not concurrently:
+                    statement = statement.replace(" CONCURRENTLY ", " ")
+                conn.execute(statement)
 
 
 def createdb(dbname: str, *, drop: bool = False) -> str:

@@ -235,12 +235,12 @@ def test_drop_invalid_indexes_never_drops_a_valid_index(leads_db, db):
     lines: list[str] = []
     results = drop_invalid_indexes(
         leads_db,
-        ["email_sends_created_at_idx", "no_such_index", "x; DROP TABLE email_sends"],
+        ["email_sends_created_covering_idx", "no_such_index", "x; DROP TABLE email_sends"],
         lines.append,
     )
     assert [r["status"] for r in results] == ["skipped", "missing", "missing"]
     assert results[0]["error"] == "index is valid; only INVALID indexes are dropped"
-    assert db.execute("SELECT TO_REGCLASS('email_sends_created_at_idx')").fetchone()[0] is not None
+    assert db.execute("SELECT TO_REGCLASS('email_sends_created_covering_idx')").fetchone()[0] is not None
     assert db.execute("SELECT TO_REGCLASS('email_sends')").fetchone()[0] is not None
 
 

@@ -130,10 +130,14 @@ def test_schema_readiness_on_a_complete_database(db):
     result = schema_readiness(db)
 
     assert result["ready"] is True
-    assert result["schema_files"] == ["010_create_lead_nurture.sql", "020_create_lead_nurture_indexes.sql"]
+    assert result["schema_files"] == [
+        "010_create_lead_nurture.sql",
+        "020_create_lead_nurture_indexes.sql",
+        "030_add_window_indexes.sql",
+    ]
     assert result["tables"] == {"expected": 10, "missing": []}
     index_statements = sum(
-        len(re.findall(r"CREATE INDEX IF NOT EXISTS", path.read_text()))
+        len(re.findall(r"CREATE INDEX (?:CONCURRENTLY )?IF NOT EXISTS", path.read_text()))
         for path in sorted(SCHEMA_FILES.glob("*.sql"))
     )
     assert result["indexes"] == {"expected": index_statements, "missing": [], "invalid": []}
@@ -142,12 +146,12 @@ def test_schema_readiness_on_a_complete_database(db):
 
 
 def test_schema_readiness_reports_what_is_missing(db):
-    db.execute("DROP INDEX email_sends_created_at_idx")
+    db.execute("DROP INDEX email_sends_created_covering_idx")
 
     result = schema_readiness(db)
 
     assert result["ready"] is False
-    assert result["indexes"]["missing"] == ["email_sends_created_at_idx (on email_sends)"]
+    assert result["indexes"]["missing"] == ["email_sends_created_covering_idx (on email_sends)"]
     assert result["tables"]["missing"] == [] and result["constraints"]["missing"] == []
 
     db.execute("DROP TABLE lead_preferences")
@@ -168,7 +172,7 @@ def test_schema_readiness_reports_what_is_missing(db):
         "email_sends: CHECK (bounce_type)",
         "email_events: FOREIGN KEY (email_send_id) REFERENCES email_sends",
     ]
-    assert result["indexes"]["missing"] == ["email_sends_created_at_idx (on email_sends)"]
+    assert result["indexes"]["missing"] == ["email_sends_created_covering_idx (on email_sends)"]
     assert result["indexes"]["invalid"] == ["email_events_event_hash_idx (on email_events)"]
 
 

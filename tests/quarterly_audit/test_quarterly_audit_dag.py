@@ -82,19 +82,19 @@ def test_a_dropped_index_a_limit_near_and_no_backup_call_for_attention(
     run_dag, rows, db, backups, slack_sink
 ):
     seed_capacity(rows, organizations_before=60, organizations_during=25)
-    db.execute("DROP INDEX email_sends_created_at_idx")
+    db.execute("DROP INDEX email_sends_created_covering_idx")
 
     states = run_dag(DAG_ID, RUN)
 
     assert states["__run__"] == "success"
     [report] = slack_sink.payloads()
     assert report["text"] == (
-        "[INFO] Quarterly audit: ATTENTION: 1 missing index (email_sends_created_at_idx (on email_sends)); "
+        "[INFO] Quarterly audit: ATTENTION: 1 missing index (email_sends_created_covering_idx (on email_sends)); "
         "organizations at 85.0% of the limit, limit by 2026-11-21; no workflow export found"
     )
     text = blocks_text(report)
     assert ":rotating_light: *ATTENTION*: 1 missing index" in text
-    assert "• *1 missing index*: email_sends_created_at_idx (on email_sends)" in text
+    assert "• *1 missing index*: email_sends_created_covering_idx (on email_sends)" in text
     # 60 -> 85 organizations over 85 days: 15 more at 25/85 a day = 51 days.
     assert (
         "• :warning: *Organizations*: 85 of 100 (85.00%); 60 → 85 over the quarter (+41.7%), +0.294/day; "

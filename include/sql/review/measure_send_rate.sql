@@ -18,71 +18,115 @@ WITH bounds AS (
         {{ bind("week_end") }}::timestamptz AS window_end
 ),
 
+-- The window's sends in three disjoint parts, each an index scan that reads only the window
+-- (index-only on email_sends_send_time_covering_idx for the bulk; include/sql/schema/030):
+-- processed in or after the window; still queued; failed without reaching SendGrid (processed at
+-- updated_at, email_sends_unsent_processed_idx).
 sends AS (
     SELECT
         es.send_status,
         es.actual_send_time,
-        DATE_TRUNC(
-            'minute',
-            GREATEST(es.scheduled_send_time, es.created_at) + interval '59.999999 seconds'
-        ) AS due_minute,
-        DATE_TRUNC(
-            'minute',
-            COALESCE(
-                es.actual_send_time,
-                CASE WHEN es.send_status <> 'queued' THEN es.updated_at END
-            ) + interval '59.999999 seconds'
-        ) AS processed_minute
+        GREATEST(es.scheduled_send_time, es.created_at) AS due_at,
+        es.actual_send_time AS processed_at
     FROM email_sends AS es
-    -- The bounds as bound values, not columns of `bounds`: the planner sees them and reads only
-    -- the window's sends (plus the few never attempted) through the indexes.
     WHERE
-        es.created_at < {{ bind("week_end") }}::timestamptz
+        es.actual_send_time >= DATE_TRUNC('minute', {{ bind("week_start") }}::timestamptz)
+        AND es.created_at < {{ bind("week_end") }}::timestamptz
         AND es.scheduled_send_time < {{ bind("week_end") }}::timestamptz
-        AND (
-            es.send_status = 'queued'
-            OR es.actual_send_time >= DATE_TRUNC('minute', {{ bind("week_start") }}::timestamptz)
-            OR (
-                es.actual_send_time IS NULL
-                AND es.updated_at >= DATE_TRUNC('minute', {{ bind("week_start") }}::timestamptz)
-            )
-        )
-),
-
-changes AS (
-    SELECT
-        GREATEST(s.due_minute, b.first_minute) AS minute,
-        1 AS delta
-    FROM sends AS s
-    CROSS JOIN bounds AS b
-    WHERE s.processed_minute IS NULL OR s.processed_minute > s.due_minute
     UNION ALL
     SELECT
-        s.processed_minute AS minute,
-        -1 AS delta
+        es.send_status,
+        es.actual_send_time,
+        GREATEST(es.scheduled_send_time, es.created_at) AS due_at,
+        es.actual_send_time AS processed_at
+    FROM email_sends AS es
+    WHERE
+        es.send_status = 'queued'
+        AND (
+            es.actual_send_time IS NULL
+            OR es.actual_send_time < DATE_TRUNC('minute', {{ bind("week_start") }}::timestamptz)
+        )
+        AND es.created_at < {{ bind("week_end") }}::timestamptz
+        AND es.scheduled_send_time < {{ bind("week_end") }}::timestamptz
+    UNION ALL
+    SELECT
+        es.send_status,
+        es.actual_send_time,
+        GREATEST(es.scheduled_send_time, es.created_at) AS due_at,
+        es.updated_at AS processed_at
+    FROM email_sends AS es
+    WHERE
+        es.actual_send_time IS NULL
+        AND es.send_status <> 'queued'
+        AND es.updated_at >= DATE_TRUNC('minute', {{ bind("week_start") }}::timestamptz)
+        AND es.created_at < {{ bind("week_end") }}::timestamptz
+        AND es.scheduled_send_time < {{ bind("week_end") }}::timestamptz
+),
+
+-- DATE_BIN on the window's first minute is DATE_TRUNC to the minute in plain arithmetic (a third
+-- of the statement's time at 700,000 sends a week went into DATE_TRUNC's time-zone work).
+minutes AS (
+    SELECT
+        s.send_status,
+        s.actual_send_time,
+        DATE_BIN(interval '1 minute', s.due_at + interval '59.999999 seconds', b.first_minute) AS due_minute,
+        DATE_BIN(
+            interval '1 minute', s.processed_at + interval '59.999999 seconds', b.first_minute
+        ) AS processed_minute
     FROM sends AS s
-    WHERE s.processed_minute > s.due_minute
+    CROSS JOIN bounds AS b
+),
+
+-- One pass over the sends, three counts per minute (GROUPING SETS): +1 when an email starts
+-- waiting, -1 when it is processed, and the emails sent.
+marks AS (
+    SELECT
+        CASE
+            WHEN m.processed_minute IS NULL OR m.processed_minute > m.due_minute
+                THEN GREATEST(m.due_minute, b.first_minute)
+        END AS waiting_from,
+        CASE WHEN m.processed_minute > m.due_minute THEN m.processed_minute END AS waiting_until,
+        CASE
+            WHEN
+                m.send_status = 'sent'
+                AND m.actual_send_time >= b.first_minute
+                AND m.actual_send_time < b.window_end
+                THEN DATE_BIN(interval '1 minute', m.actual_send_time, b.first_minute)
+        END AS sent_minute
+    FROM minutes AS m
+    CROSS JOIN bounds AS b
+),
+
+counts AS (
+    SELECT
+        waiting_from,
+        waiting_until,
+        sent_minute,
+        GROUPING(waiting_from, waiting_until, sent_minute) AS grouping_set,
+        COUNT(*) AS emails
+    FROM marks
+    GROUP BY GROUPING SETS ((waiting_from), (waiting_until), (sent_minute))
 ),
 
 change_per_minute AS (
     SELECT
-        minute,
-        SUM(delta) AS delta
-    FROM changes
-    GROUP BY minute
+        COALESCE(c.waiting_from, c.waiting_until) AS minute,
+        SUM(CASE WHEN c.waiting_from IS NOT NULL THEN c.emails ELSE -c.emails END) AS delta
+    FROM counts AS c
+    -- GROUPING bits (waiting_from, waiting_until, sent_minute): 3 = grouped by waiting_from,
+    -- 5 = by waiting_until; a NULL key is "no change", not a minute.
+    WHERE
+        (c.grouping_set = 3 AND c.waiting_from IS NOT NULL)
+        OR (c.grouping_set = 5 AND c.waiting_until IS NOT NULL)
+    GROUP BY COALESCE(c.waiting_from, c.waiting_until)
 ),
 
 sent_per_minute AS (
     SELECT
-        DATE_TRUNC('minute', s.actual_send_time) AS minute,
-        COUNT(*) AS sent
-    FROM sends AS s
-    CROSS JOIN bounds AS b
-    WHERE
-        s.send_status = 'sent'
-        AND s.actual_send_time >= b.first_minute
-        AND s.actual_send_time < b.window_end
-    GROUP BY DATE_TRUNC('minute', s.actual_send_time)
+        c.sent_minute AS minute,
+        c.emails AS sent
+    FROM counts AS c
+    WHERE c.grouping_set = 6 AND c.sent_minute IS NOT NULL
 ),
 
 grid AS (

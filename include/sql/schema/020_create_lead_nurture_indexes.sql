@@ -1,12 +1,8 @@
 -- Indexes the runbook's questions need. Every time window in include/sql is a half-open range
 -- on one of these raw timestamps, so each check is an index range scan.
 
--- Sends: 5-minute failure rate, daily volume (created_at); daily rates and send rate
--- (actual_send_time); stuck queue (partial, tiny); bounce remediation by lead.
-CREATE INDEX IF NOT EXISTS email_sends_created_at_idx
-ON email_sends (created_at);
-CREATE INDEX IF NOT EXISTS email_sends_actual_send_time_idx
-ON email_sends (actual_send_time);
+-- Sends: stuck queue (partial, tiny); bounce remediation by lead. The windows on created_at and
+-- actual_send_time have covering indexes in 030_add_window_indexes.sql.
 CREATE INDEX IF NOT EXISTS email_sends_queued_scheduled_idx
 ON email_sends (scheduled_send_time) WHERE send_status = 'queued';
 CREATE INDEX IF NOT EXISTS email_sends_enrollment_id_idx
@@ -14,11 +10,9 @@ ON email_sends (enrollment_id);
 CREATE INDEX IF NOT EXISTS email_sends_hard_bounce_lead_idx
 ON email_sends (lead_id) WHERE bounce_type = 'hard';
 
--- Events: per-send lookups, daily windows, deduplication.
+-- Events: per-send lookups, daily windows, deduplication (event_timestamp: covering index in 030).
 CREATE INDEX IF NOT EXISTS email_events_send_type_idx
 ON email_events (email_send_id, event_type);
-CREATE INDEX IF NOT EXISTS email_events_event_timestamp_idx
-ON email_events (event_timestamp);
 CREATE INDEX IF NOT EXISTS email_events_created_at_idx
 ON email_events (created_at);
 CREATE INDEX IF NOT EXISTS email_events_event_hash_idx

@@ -80,14 +80,22 @@ def conn_id_for(purpose: Purpose) -> str:
     return LEADS_DB_CONN_ID
 
 
+# Session defaults for the package's own statements (issue 14, measured in `make bench`): each reads
+# one window and returns a few rows, so JIT compilation (40-200 ms a statement at capacity) costs
+# more than it saves, and a week's per-minute aggregates (10,000 groups) spill to disk at the
+# default 4 MB work_mem. They come first, so the connection's own `options` can override them.
+SESSION_DEFAULTS = "-c jit=off -c work_mem=32MB"
+
+
 def _merge_options(existing: Any, added: str) -> str:
-    """The connection's own `options` followed by the package's `-c` settings.
+    """The package's session defaults, the connection's own `options`, then the per-call settings.
 
     PostgreSQL applies startup options in order, so for a setting named in both (say the extra
-    also sets statement_timeout) the package's per-call value, which comes last, is the one in force.
+    also sets statement_timeout) the package's per-call value, which comes last, is the one in
+    force; a jit or work_mem in the extra overrides SESSION_DEFAULTS.
     """
     existing = "" if existing is None else str(existing).strip()
-    return f"{existing} {added}".strip()
+    return " ".join(part for part in (SESSION_DEFAULTS, existing, added) if part)
 
 
 def _effective_connect_timeout(requested: int | None, from_extra: Any) -> int | None:

@@ -1,8 +1,9 @@
 -- Runbook Issue 5 "Campaign Analytics Not Updating".
 -- Params: lookback_start, day (date): the analytics days to verify, inclusive. Days are UTC days
 -- ([D 00:00 UTC, D+1 00:00 UTC) of email_sends.actual_send_time), as the rollup writes them.
--- A day is missing when a campaign sent that day but has no campaign_analytics row for it.
--- The same logic, as a full list, is analytics/list_missing_analytics_days.sql (keep in step).
+-- A day is missing when a campaign sent that day but has no campaign_analytics row for it: the
+-- rule and its cost are in include/sql/macros/missing_analytics.sql, shared with the gap filler
+-- analytics/list_missing_analytics_days.sql.
 -- One row:
 --   latest_analytics_date  MAX(campaign_analytics.analytics_date), all rows (NULL: table empty)
 --   days_behind            day - latest_analytics_date, in days (NULL when the table is empty);
@@ -10,32 +11,8 @@
 --   missing_days           days in [lookback_start, day] with a missing campaign row
 --   details                jsonb array, at most 10 missing days, newest first:
 --                          {analytics_date, campaigns_missing, campaigns_with_sends}
-WITH campaign_days AS (
-    SELECT DISTINCT
-        es.campaign_id,
-        CAST(es.actual_send_time AT TIME ZONE 'UTC' AS date) AS analytics_date
-    FROM email_sends AS es
-    WHERE
-        es.actual_send_time
-        >= CAST(CAST({{ bind("lookback_start") }} AS date) AS timestamp) AT TIME ZONE 'UTC'
-        AND es.actual_send_time
-        < CAST(CAST({{ bind("day") }} AS date) + 1 AS timestamp) AT TIME ZONE 'UTC'
-),
-
-per_day AS (
-    SELECT
-        cd.analytics_date,
-        COUNT(*) AS campaigns_with_sends,
-        COUNT(*) FILTER (
-            WHERE NOT EXISTS (
-                SELECT 1
-                FROM campaign_analytics AS ca
-                WHERE ca.campaign_id = cd.campaign_id AND ca.analytics_date = cd.analytics_date
-            )
-        ) AS campaigns_missing
-    FROM campaign_days AS cd
-    GROUP BY cd.analytics_date
-),
+{% import "macros/missing_analytics.sql" as missing_analytics %}
+WITH {{ missing_analytics.per_day_ctes() }},
 
 missing AS (
     SELECT

@@ -1,0 +1,50 @@
+-- Window indexes (issue 14): every check priced by its window, at a year of data.
+-- Safe on a live database: each statement builds without blocking writes (CONCURRENTLY) and is a
+-- no-op once its index exists, so the file can be applied again after a failure. Apply with
+--     psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f include/sql/schema/030_add_window_indexes.sql
+-- (psql sends each statement on its own: CONCURRENTLY cannot run inside a transaction). A build
+-- that fails leaves an INVALID index, which IF NOT EXISTS then skips: the monthly maintenance DAG
+-- reports it (and drops it when asked); then apply the file again. See README "Window indexes".
+--
+-- The covering indexes carry the columns the window's statements read, so those statements are
+-- index-only scans (no visit to the 6 GB / 33 GB heaps of email_sends / email_events at a year).
+-- No column that changes after the send (opened_at, first_click_at) is included, so opens and
+-- clicks stay HOT updates.
+
+-- Sends of a window on actual_send_time: daily bounce, unsubscribe and KPI rates, per
+-- organization; weekly send rate, unsubscribe feedback and deliverability; quarterly capacity.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS email_sends_send_time_covering_idx
+ON email_sends (actual_send_time)
+INCLUDE (send_status, bounce_type, campaign_id, organization_id, scheduled_send_time, created_at);
+
+-- Sends of a window on created_at: 5-minute failure rate (per organization), daily volume.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS email_sends_created_covering_idx
+ON email_sends (created_at)
+INCLUDE (send_status, organization_id, actual_send_time, scheduled_send_time);
+
+-- "Did campaign C send on day D?": one probe per (campaign, day) without analytics
+-- (include/sql/macros/missing_analytics.sql).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS email_sends_campaign_send_time_idx
+ON email_sends (campaign_id, actual_send_time);
+
+-- Emails that failed without reaching SendGrid (no actual_send_time): the weekly send rate counts
+-- them processed at updated_at. A few per day.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS email_sends_unsent_processed_idx
+ON email_sends (updated_at)
+WHERE actual_send_time IS NULL AND send_status <> 'queued';
+
+-- Events of a window on event_timestamp (weekly deliverability by day, daily unsubscribes).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS email_events_timestamp_covering_idx
+ON email_events (event_timestamp)
+INCLUDE (event_type, email_send_id);
+
+-- Enrollments by status (daily active count, quarterly capacity estimates).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS lead_campaign_enrollments_status_created_idx
+ON lead_campaign_enrollments (status, created_at)
+INCLUDE (completed_at, lead_id);
+
+-- Superseded by the covering indexes above (same key, fewer columns): dropped so the planner
+-- cannot pick them over the index-only scans, and inserts maintain three indexes fewer.
+DROP INDEX CONCURRENTLY IF EXISTS email_sends_actual_send_time_idx;
+DROP INDEX CONCURRENTLY IF EXISTS email_sends_created_at_idx;
+DROP INDEX CONCURRENTLY IF EXISTS email_events_event_timestamp_idx;
