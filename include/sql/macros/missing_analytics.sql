@@ -20,7 +20,28 @@ campaign.
 Use: {% import "macros/missing_analytics.sql" as missing_analytics %}
      WITH {{ missing_analytics.per_day_ctes(sends_archive) }} ... FROM per_day
 -#}
+{#- A send of campaign `campaign` with actual_send_time in [start, end): live, and archived too when
+sends_archive. One index probe per table (email_sends_campaign_send_time_idx). -#}
+{% macro campaign_sent(campaign, start, end, sends_archive) -%}
+(
+    EXISTS (
+        SELECT 1
+        FROM email_sends AS es
+        WHERE es.campaign_id = {{ campaign }} AND es.actual_send_time >= {{ start }} AND es.actual_send_time < {{ end }}
+    )
+    {%- if sends_archive %}
+    OR EXISTS (
+        SELECT 1
+        FROM email_sends_archive AS esa
+        WHERE esa.campaign_id = {{ campaign }} AND esa.actual_send_time >= {{ start }} AND esa.actual_send_time < {{ end }}
+    )
+    {%- endif %}
+)
+{%- endmacro %}
+
 {% macro per_day_ctes(sends_archive=false) -%}
+{%- set lookback_start = "CAST(CAST(" ~ bind("lookback_start") ~ " AS date) AS timestamp) AT TIME ZONE 'UTC'" -%}
+{%- set lookback_end = "CAST(CAST(" ~ bind("day") ~ " AS date) + 1 AS timestamp) AT TIME ZONE 'UTC'" -%}
 analytics_days AS (
     SELECT
         CAST(d.day AS date) AS analytics_date,
@@ -58,28 +79,7 @@ sending_campaigns AS (
     SELECT nc.id
     FROM nurture_campaigns AS nc
     WHERE
-        EXISTS (
-            SELECT 1
-            FROM email_sends AS es
-            WHERE
-                es.campaign_id = nc.id
-                AND es.actual_send_time
-                >= CAST(CAST({{ bind("lookback_start") }} AS date) AS timestamp) AT TIME ZONE 'UTC'
-                AND es.actual_send_time
-                < CAST(CAST({{ bind("day") }} AS date) + 1 AS timestamp) AT TIME ZONE 'UTC'
-        )
-        {%- if sends_archive %}
-        OR EXISTS (
-            SELECT 1
-            FROM email_sends_archive AS esa
-            WHERE
-                esa.campaign_id = nc.id
-                AND esa.actual_send_time
-                >= CAST(CAST({{ bind("lookback_start") }} AS date) AS timestamp) AT TIME ZONE 'UTC'
-                AND esa.actual_send_time
-                < CAST(CAST({{ bind("day") }} AS date) + 1 AS timestamp) AT TIME ZONE 'UTC'
-        )
-        {%- endif %}
+        {{ campaign_sent("nc.id", lookback_start, lookback_end, sends_archive) }}
 ),
 
 missing_campaign_days AS (
@@ -94,26 +94,7 @@ missing_campaign_days AS (
             FROM rolled_up_pairs AS rp
             WHERE rp.campaign_id = sc.id AND rp.analytics_date = ad.analytics_date
         )
-        AND (
-            EXISTS (
-                SELECT 1
-                FROM email_sends AS es
-                WHERE
-                    es.campaign_id = sc.id
-                    AND es.actual_send_time >= ad.day_start
-                    AND es.actual_send_time < ad.day_end
-            )
-            {%- if sends_archive %}
-            OR EXISTS (
-                SELECT 1
-                FROM email_sends_archive AS esa
-                WHERE
-                    esa.campaign_id = sc.id
-                    AND esa.actual_send_time >= ad.day_start
-                    AND esa.actual_send_time < ad.day_end
-            )
-            {%- endif %}
-        )
+        AND {{ campaign_sent("sc.id", "ad.day_start", "ad.day_end", sends_archive) }}
 ),
 
 per_day AS (
