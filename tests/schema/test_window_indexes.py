@@ -21,6 +21,8 @@ SUPERSEDED = {
     "email_sends_actual_send_time_idx": "email_sends (actual_send_time)",
     "email_sends_created_at_idx": "email_sends (created_at)",
     "email_events_event_timestamp_idx": "email_events (event_timestamp)",
+    "email_sends_hard_bounce_lead_idx": "email_sends (lead_id) WHERE bounce_type = 'hard'",
+    "email_sends_bounced_lead_idx": "email_sends (lead_id) WHERE send_status = 'bounced'",
 }
 
 

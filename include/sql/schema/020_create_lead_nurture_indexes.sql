@@ -1,14 +1,12 @@
 -- Indexes the runbook's questions need. Every time window in include/sql is a half-open range
 -- on one of these raw timestamps, so each check is an index range scan.
 
--- Sends: stuck queue (partial, tiny); bounce remediation by lead. The windows on created_at and
--- actual_send_time have covering indexes in 030_add_window_indexes.sql.
+-- Sends: stuck queue (partial, tiny). The windows on created_at and actual_send_time and the
+-- bounce remediation by lead have covering indexes in 030_add_window_indexes.sql.
 CREATE INDEX IF NOT EXISTS email_sends_queued_scheduled_idx
 ON email_sends (scheduled_send_time) WHERE send_status = 'queued';
 CREATE INDEX IF NOT EXISTS email_sends_enrollment_id_idx
 ON email_sends (enrollment_id);
-CREATE INDEX IF NOT EXISTS email_sends_hard_bounce_lead_idx
-ON email_sends (lead_id) WHERE bounce_type = 'hard';
 
 -- Events: per-send lookups, daily windows, deduplication (event_timestamp: covering index in 030).
 CREATE INDEX IF NOT EXISTS email_events_send_type_idx
@@ -38,11 +36,6 @@ CREATE INDEX IF NOT EXISTS workflow_executions_name_created_at_idx
 ON workflow_executions (workflow_name, created_at);
 CREATE INDEX IF NOT EXISTS workflow_errors_created_at_idx
 ON workflow_errors (created_at);
-
--- Bounces: repeat bouncers of the day (checks/daily/measure_bounce_rate.sql), without reading
--- every send ever made.
-CREATE INDEX IF NOT EXISTS email_sends_bounced_lead_idx
-ON email_sends (lead_id) WHERE send_status = 'bounced';
 
 -- Unsubscribes of a window (KPIs, unsubscribe rate, analytics rollup, weekly feedback): a few
 -- hundred rows a day instead of every event of the day.
