@@ -1696,10 +1696,12 @@ WINDOW_TABLES = ("email_sends", "email_events", "lead_campaign_enrollments")
 
 # Run in a fresh interpreter: DagBag's own time, without Airflow's import (~seconds, paid once).
 DAGBAG_SCRIPT = """
-import json, sys, time
+import inspect, json, sys, time
 from airflow.dag_processing.dagbag import DagBag
+# Airflow 3.1's DagBag has no include_examples (it never loads the examples): pass it where it exists.
+no_examples = {"include_examples": False} if "include_examples" in inspect.signature(DagBag).parameters else {}
 started = time.perf_counter()
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1], **no_examples)
 ms = (time.perf_counter() - started) * 1000
 errors = {str(k): str(v)[:500] for k, v in bag.import_errors.items()}
 print("DAGBAG " + json.dumps({"ms": ms, "dags": len(bag.dags), "import_errors": errors}))
@@ -2001,9 +2003,9 @@ def print_summary(rows: list[dict], size: str, days: list[int]) -> None:
     widths = [max(len(h), *(len(c[i]) for c in body)) if body else len(h) for i, h in enumerate(header)]
     widths[0] = min(widths[0], 90)
     log(f"\nStatements against their targets ({', '.join(f'{d} days' for d in days)}):")
-    log("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    log("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for cells in body:
-        log("  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True)))
+        log("  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
 
 
 def write_summary(
