@@ -1952,7 +1952,7 @@ def table_columns(size: str, days: list[int]) -> tuple[list[int], bool]:
 
 def table_cells(rows: list[dict], size: str, days: list[int]) -> tuple[list[str], list[list[str]]]:
     columns, with_ratio = table_columns(size, days)
-    header = ["statement (include/sql)", "DAG", "rows in window"]
+    header = ["statement (include/sql)", "cadence", "rows in window"]
     for d in columns:
         header += [f"ms at {d} d", f"pg_stat_statements ms at {d} d"]
     if with_ratio:
