@@ -1,7 +1,12 @@
 """`make bench`: the package's SQL at the runbook's full capacity (never used by a deployment).
 
-    python -m dev.bench [--days 7] [--per-day 100000] [--orgs 100] [--active 100000] [--keep]
-                        [--reuse] [--extra-sql FILE] [--dbname nurture_bench] [--report PATH]
+    python -m dev.bench [--size quick|year|90|365] [--days 7] [--per-day 100000] [--orgs 100]
+                        [--active 100000] [--chunk-days 15] [--keep] [--reuse] [--extra-sql FILE]
+                        [--dbname nurture_bench] [--report PATH] [--out-dir .local/bench] [--no-dagbag]
+
+Sizes: quick (default, `make bench`) is one dataset of --days days in `nurture_bench`; year
+(`make bench SIZE=year`) builds and measures 90 and 365 days (`nurture_bench_90`,
+`nurture_bench_365`) and their growth ratio; 90 or 365 measure one of them (ratio empty).
 
 1. Builds `nurture_bench` on the embedded server (dev/pg.py, 127.0.0.1) with the schema and fills
    it with server-side SQL (INSERT ... SELECT GENERATE_SERIES, no Python loops): --orgs
@@ -14,7 +19,9 @@
    (0.2% errors, with their workflow_errors rows), a year of campaign_analytics (the data days
    through the package's own rollup, one day left missing). The schema's indexes are built after
    the load, then VACUUM (ANALYZE). The run time of every check is the end of the data, --end
-   (default Monday 2026-11-30 07:00 UTC, when the daily and weekly DAGs run).
+   (default Monday 2026-11-30 07:00 UTC, when the daily and weekly DAGs run). email_sends and
+   their email_events are inserted --chunk-days days per statement (memory and WAL bounded at a
+   year of capacity), with progress, elapsed time and an ETA per chunk.
 2. Runs every catalog check (nurture_ops.tasks.measure_params + nurture_ops.db.fetch_one), the
    daily digest (nurture_ops.digest.collect), the analytics rollup and gap finder, the remediation
    count and apply SQL (apply rolled back), the weekly review and the quarterly audit functions,
@@ -27,8 +34,16 @@
    function through /proc/self/clear_refs) for the digest, review and audit functions.
 4. Prints a table, compares every statement with the runbook's "Query response time > 500ms"
    trigger and each DAG's database time with its schedule and dagrun_timeout, and writes JSON
-   (with the plans) to .local/bench/report.json.
-5. Drops the database unless --keep. --reuse measures a kept database again without regenerating;
+   (with the plans) to .local/bench/report.json (report_90.json, report_365.json for the year).
+   pg_stat_statements (reset first) gives each statement's server-side mean, matched by queryid.
+5. Then, over all sizes: one table of every statement with the rows its plan reads from
+   email_sends / email_events / lead_campaign_enrollments, ms per size, pg_stat_statements' mean,
+   the ratio 365/90, the target of its DAG's cadence (TARGET_MS, issue 14) and pass or miss; plus
+   the ops page's endpoints (p95) and DagBag parsing of dags/ (fresh process, median of 3). Written
+   to .local/bench/<quick|year|90d|365d>.json and .md (markdown with the date and the machine).
+   The exit code is 0 with misses (a report, not a test), non-zero only when something failed.
+6. Drops the databases unless --keep. --reuse measures a kept database of the same shape again
+   without regenerating (one that is missing or of another shape is generated);
    --extra-sql FILE runs FILE on it first (e.g. a candidate CREATE INDEX) so a change can be timed
    before and after on the bench database only; NURTURE_OPS_SQL_DIR=<a copy of include/sql> times
    a rewritten SQL file the same way, without touching the repository:

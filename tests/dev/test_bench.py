@@ -3,6 +3,7 @@ measurements and the report work; the numbers asserted follow from the arguments
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -152,6 +153,7 @@ def test_tiny_bench_reports_every_check_and_drops_its_database(pg_server, tmp_pa
         "dagbag",
     }
     (dagbag,) = [r for r in rows if r["cadence"] == "dagbag"]
+    assert dagbag["result"] == "pass" or dagbag["misses"] == ["over 1000 ms"]
     assert summary["dagbag"]["dags"] >= 9 and not summary["dagbag"]["import_errors"]
     markdown = (tmp_path / "quick.md").read_text()
     assert "ratio" not in markdown and f"ms at {DAYS} d" in markdown
@@ -316,7 +318,7 @@ def test_day_chunks_cover_the_data_once():
     chunks = day_chunks(shape, 15)
     assert [(b - a).days for a, b in chunks] == [15, 15, 10]
     assert chunks[0][0] == shape.start and chunks[-1][1] == shape.end
-    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
 
 
 def test_chunked_generation_makes_the_expected_sends(pg_server):
