@@ -2014,6 +2014,15 @@ def markdown_table(rows: list[dict], size: str, days: list[int], machine: dict, 
     for cells in body:
         cells = [f"`{cells[0]}`" if cells[0].endswith(".sql") else cells[0], *cells[1:]]
         lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
+    lines += [
+        "",
+        "ms: median of the bench's runs as the DAG's code sends the statement (psycopg round trip "
+        "included); pg_stat_statements: the server's mean execution time over all calls of that "
+        "statement (calls of the same text from several places add up); ops page: p95 of 20 runs; "
+        "rows in window: rows the plan reads from email_sends, email_events and "
+        f"lead_campaign_enrollments (EXPLAIN ANALYZE). A miss: over the target, or a ratio over "
+        f"{GROWTH_TARGET:g} (not judged under {GROWTH_FLOOR_MS:g} ms).",
+    ]
     return "\n".join(lines) + "\n"
 
 
