@@ -2020,8 +2020,12 @@ def markdown_table(rows: list[dict], size: str, days: list[int], machine: dict, 
         "included); pg_stat_statements: the server's mean execution time over all calls of that "
         "statement (calls of the same text from several places add up); ops page: p95 of 20 runs; "
         "rows in window: rows the plan reads from email_sends, email_events and "
-        f"lead_campaign_enrollments (EXPLAIN ANALYZE). A miss: over the target, or a ratio over "
-        f"{GROWTH_TARGET:g} (not judged under {GROWTH_FLOOR_MS:g} ms).",
+        "lead_campaign_enrollments (EXPLAIN ANALYZE). A miss: over the target"
+        + (
+            f", or a ratio over {GROWTH_TARGET:g} (not judged under {GROWTH_FLOOR_MS:g} ms)."
+            if table_columns(size, days)[1]
+            else "."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
