@@ -125,6 +125,7 @@ DAG_FILES = {
     "daily": "nurture_daily_health.py",
     "rollup": "nurture_analytics_rollup.py",
     "weekly": "nurture_weekly_review.py",
+    "monthly": "nurture_monthly_maintenance.py",
     "quarterly": "nurture_quarterly_audit.py",
 }
 DAG_INTERVAL_S = {
@@ -133,6 +134,7 @@ DAG_INTERVAL_S = {
     "daily": 86400,
     "rollup": 86400,
     "weekly": 7 * 86400,
+    "monthly": 30 * 86400,
     "quarterly": 91 * 86400,
 }
 
@@ -1149,7 +1151,7 @@ def _install_render_labels() -> None:
 @dataclass
 class Item:
     name: str
-    kind: str  # check | digest | analytics | remediation | review | audit
+    kind: str  # check | digest | analytics | remediation | maintenance | review | audit
     cadence: str  # key of DAG_FILES
     fn: Callable[[psycopg.Connection], Any]
     rollback: bool = False  # run inside a transaction that is rolled back (it writes)
@@ -1398,6 +1400,8 @@ def build_items(shape: Shape) -> list[Item]:
     from nurture_ops.core.settings import build_settings
     from nurture_ops.core.windows import quarter_window, week_window
     from nurture_ops.daily_health import logic as digest
+    from nurture_ops.monthly_maintenance import cleanup as monthly_cleanup
+    from nurture_ops.monthly_maintenance import workflows as monthly_workflows
     from nurture_ops.quarterly_audit import capacity as audit_capacity
     from nurture_ops.quarterly_audit import schema as audit_schema
     from nurture_ops.weekly_review import deliverability
@@ -1452,6 +1456,23 @@ def build_items(shape: Shape) -> list[Item]:
             "daily",
             remediation_apply,
             rollback=True,
+        ),
+        # The monthly DAG's reads (its REINDEX, ANALYZE and cleanup write: not timed here).
+        Item(
+            "maintenance.review_workflow_errors",
+            "maintenance",
+            "monthly",
+            lambda c: monthly_workflows.review_workflow_errors(c, at=at),
+        ),
+        Item(
+            "maintenance:count_completed_enrollments",
+            "maintenance",
+            "monthly",
+            lambda c: db.fetch_one(
+                c,
+                "archive/count_completed_enrollments.sql",
+                {"older_than": at - timedelta(days=monthly_cleanup.MIN_CLEANUP_AGE_DAYS)},
+            ),
         ),
         Item(
             "audit.capacity_review",

@@ -41,6 +41,8 @@ FUNCTIONS = {
     "analytics.missing_analytics_days",
     "remediation:count_hard_bounce_leads",
     "remediation:invalidate_hard_bounce_leads (apply, rolled back)",
+    "maintenance.review_workflow_errors",
+    "maintenance:count_completed_enrollments",
     "audit.capacity_review",
     "audit.schema_readiness",
     "review.scheduler_performance",
@@ -122,6 +124,7 @@ def test_tiny_bench_reports_every_check_and_drops_its_database(pg_server, tmp_pa
         "daily",
         "rollup",
         "weekly",
+        "monthly",
         "quarterly",
     }
     assert report["limits"]["scale_database_ms"] == 500
