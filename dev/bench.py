@@ -43,7 +43,8 @@ Sizes: quick (default, `make bench`) is one dataset of --days days in `nurture_b
    to .local/bench/<quick|year|90d|365d>.json and .md (markdown with the date and the machine).
    The exit code is 0 with misses (a report, not a test), non-zero only when something failed.
 6. Drops the databases unless --keep. --reuse measures a kept database of the same shape again
-   without regenerating (one that is missing or of another shape is generated);
+   without regenerating, after applying the schema files to it (indexes added since are built,
+   as on a live database); one that is missing or of another shape is generated;
    --extra-sql FILE runs FILE on it first (e.g. a candidate CREATE INDEX) so a change can be timed
    before and after on the bench database only; NURTURE_OPS_SQL_DIR=<a copy of include/sql> times
    a rewritten SQL file the same way, without touching the repository:
@@ -2168,6 +2169,23 @@ def _kept_with_shape(dbname: str, shape: Shape) -> bool:
         return False
 
 
+def bring_schema_up_to_date(dbname: str) -> list[str]:
+    """The schema files again on a kept database (idempotent, as an operator applies them to a
+    live one): indexes added since it was generated are measured too. Returns the new indexes."""
+    with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
+        before = set(_secondary_indexes(conn))
+        t0 = time.perf_counter()
+        pg.apply_schema(dbname)
+        added = sorted(set(_secondary_indexes(conn)) - before)
+        if added:
+            for table in TABLES:  # expression indexes get their statistics
+                conn.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(table)))
+            log(
+                f"  schema files applied: {len(added)} new indexes ({', '.join(added)}) in {time.perf_counter() - t0:.1f} s"
+            )
+    return added
+
+
 def bench_dataset(args: argparse.Namespace, days: int) -> dict[str, Any]:
     """Generate (or reuse) one dataset, measure it, drop it unless --keep; returns its report."""
     dbname = database_for(args, days)
@@ -2176,6 +2194,7 @@ def bench_dataset(args: argparse.Namespace, days: int) -> dict[str, Any]:
     try:
         if args.reuse and _kept_with_shape(dbname, shape):
             log(f"Reusing {dbname}: {shape.to_dict()}")
+            bring_schema_up_to_date(dbname)
         else:
             if args.reuse:
                 log(f"--reuse: {dbname} missing or of another shape; generating it")

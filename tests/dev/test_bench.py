@@ -21,7 +21,10 @@ from dev.bench import (
     Shape,
     _db_exists,
     _drop_db,
+    _kept_with_shape,
+    _secondary_indexes,
     analyse_plan,
+    bring_schema_up_to_date,
     day_chunks,
     generate,
     judge,
@@ -341,6 +344,15 @@ def test_chunked_generation_makes_the_expected_sends(pg_server):
             events_per_send = conn.execute(
                 "SELECT COUNT(*)::numeric / (SELECT COUNT(*) FROM email_sends) FROM email_events"
             ).fetchone()[0]
+        # --reuse: the same shape is reused, another one is not; a kept database gets the schema's
+        # indexes added since it was generated.
+        assert _kept_with_shape(dbname, shape)
+        assert not _kept_with_shape(dbname, Shape(4, 240, 2, 100, DEFAULT_END))
+        with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
+            index = _secondary_indexes(conn)[0]
+            conn.execute(f'DROP INDEX "{index}"')
+        assert bring_schema_up_to_date(dbname) == [index]
+        assert bring_schema_up_to_date(dbname) == []
     finally:
         _drop_db(dbname)
     assert timings["history_chunks"] == 3
