@@ -227,7 +227,8 @@ def test_ratio_and_pass_or_miss():
         "misses": ["over 15 ms", "grows x2"],
     }
     assert judge({90: 2, 365: 4}, 15)["misses"] == ["grows x2"]  # within the target, grows too fast
-    assert judge({90: 0.1, 365: 0.3}, 1)["result"] == "pass"  # under the growth floor: jitter
+    assert judge({90: 0.1, 365: 0.3}, 1)["result"] == "pass"  # 0.2 ms apart: jitter
+    assert judge({90: 0.4, 365: 1.0}, 1)["misses"] == ["grows x2.5"]  # 0.6 ms apart
     assert judge({90: 12}, 15) == {"ratio": None, "result": "pass", "misses": []}  # one size: no ratio
     assert judge({90: None, 365: None}, 15)["result"] == "error"
 
