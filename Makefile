@@ -67,9 +67,14 @@ test: lint
 test-celery: install
 	$(BIN)/pytest -m celery tests/e2e
 
+# SIZE=quick (7 days, then the scheduler bench); SIZE=year: 90 and 365 days and their growth
+# (~20 minutes of generation for the year at capacity); SIZE=90 or SIZE=365: one of them.
+# BENCH_ARGS passes more, e.g. BENCH_ARGS="--keep" or "--reuse --keep".
+SIZE ?= quick
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m dev.bench
-	$(BIN)/python -m dev.bench_scheduler
+	$(BIN)/python -m dev.bench --size $(SIZE) $(BENCH_ARGS)
+	@if [ "$(SIZE)" = quick ]; then $(BIN)/python -m dev.bench_scheduler; fi
 
 # Only the scheduler part of `make bench`: DAG runs under the real scheduler, Local and Celery.
 bench-scheduler: install

@@ -1,7 +1,12 @@
 """`make bench`: the package's SQL at the runbook's full capacity (never used by a deployment).
 
-    python -m dev.bench [--days 7] [--per-day 100000] [--orgs 100] [--active 100000] [--keep]
-                        [--reuse] [--extra-sql FILE] [--dbname nurture_bench] [--report PATH]
+    python -m dev.bench [--size quick|year|90|365] [--days 7] [--per-day 100000] [--orgs 100]
+                        [--active 100000] [--chunk-days 15] [--keep] [--reuse] [--extra-sql FILE]
+                        [--dbname nurture_bench] [--report PATH] [--out-dir .local/bench] [--no-dagbag]
+
+Sizes: quick (default, `make bench`) is one dataset of --days days in `nurture_bench`; year
+(`make bench SIZE=year`) builds and measures 90 and 365 days (`nurture_bench_90`,
+`nurture_bench_365`) and their growth ratio; 90 or 365 measure one of them (ratio empty).
 
 1. Builds `nurture_bench` on the embedded server (dev/pg.py, 127.0.0.1) with the schema and fills
    it with server-side SQL (INSERT ... SELECT GENERATE_SERIES, no Python loops): --orgs
@@ -14,7 +19,9 @@
    (0.2% errors, with their workflow_errors rows), a year of campaign_analytics (the data days
    through the package's own rollup, one day left missing). The schema's indexes are built after
    the load, then VACUUM (ANALYZE). The run time of every check is the end of the data, --end
-   (default Monday 2026-11-30 07:00 UTC, when the daily and weekly DAGs run).
+   (default Monday 2026-11-30 07:00 UTC, when the daily and weekly DAGs run). email_sends and
+   their email_events are inserted --chunk-days days per statement (memory and WAL bounded at a
+   year of capacity), with progress, elapsed time and an ETA per chunk.
 2. Runs every catalog check (nurture_ops.tasks.measure_params + nurture_ops.db.fetch_one), the
    daily digest (nurture_ops.digest.collect), the analytics rollup and gap finder, the remediation
    count and apply SQL (apply rolled back), the weekly review and the quarterly audit functions,
@@ -27,8 +34,17 @@
    function through /proc/self/clear_refs) for the digest, review and audit functions.
 4. Prints a table, compares every statement with the runbook's "Query response time > 500ms"
    trigger and each DAG's database time with its schedule and dagrun_timeout, and writes JSON
-   (with the plans) to .local/bench/report.json.
-5. Drops the database unless --keep. --reuse measures a kept database again without regenerating;
+   (with the plans) to .local/bench/report.json (report_90.json, report_365.json for the year).
+   pg_stat_statements (reset first) gives each statement's server-side mean, matched by queryid.
+5. Then, over all sizes: one table of every statement with the rows its plan reads from
+   email_sends / email_events / lead_campaign_enrollments, ms per size, pg_stat_statements' mean,
+   the ratio 365/90, the target of its DAG's cadence (TARGET_MS, issue 14) and pass or miss; plus
+   the ops page's endpoints (p95) and DagBag parsing of dags/ (fresh process, median of 3). Written
+   to .local/bench/<quick|year|90d|365d>.json and .md (markdown with the date and the machine).
+   The exit code is 0 with misses (a report, not a test), non-zero only when something failed.
+6. Drops the databases unless --keep. --reuse measures a kept database of the same shape again
+   without regenerating, after applying the schema files to it (indexes added since are built,
+   as on a live database); one that is missing or of another shape is generated;
    --extra-sql FILE runs FILE on it first (e.g. a candidate CREATE INDEX) so a change can be timed
    before and after on the bench database only; NURTURE_OPS_SQL_DIR=<a copy of include/sql> times
    a rewritten SQL file the same way, without touching the repository:
@@ -49,6 +65,7 @@ import os
 import re
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -101,6 +118,7 @@ BENCH_STATEMENT_TIMEOUT_MS = 15 * 60 * 1000
 # least twice that much data, a statement reading most of email_sends or email_events is reading
 # history beyond its window, and gets slower with every day kept.
 LONGEST_WINDOW_DAYS = 14
+DEFAULT_CHUNK_DAYS = 15  # days of email_sends (and their events) per INSERT while generating
 # Which DAG runs what (for the budget comparison): cadence -> DAG file.
 DAG_FILES = {
     "5min": "nurture_alerts_5min.py",
@@ -108,6 +126,7 @@ DAG_FILES = {
     "daily": "nurture_daily_health.py",
     "rollup": "nurture_analytics_rollup.py",
     "weekly": "nurture_weekly_review.py",
+    "monthly": "nurture_monthly_maintenance.py",
     "quarterly": "nurture_quarterly_audit.py",
 }
 DAG_INTERVAL_S = {
@@ -116,6 +135,7 @@ DAG_INTERVAL_S = {
     "daily": 86400,
     "rollup": 86400,
     "weekly": 7 * 86400,
+    "monthly": 30 * 86400,
     "quarterly": 91 * 86400,
 }
 
@@ -380,6 +400,7 @@ FROM (
 """
 
 # One row per send, created on an hourly profile; physical order = created_at (append-only).
+# One chunk of days per statement ([chunk_start, chunk_end)), so memory and WAL stay bounded.
 SENDS_SQL = """
 WITH weights AS (
     SELECT (w.ordinality - 1)::int AS hour_of_day, w.weight
@@ -390,7 +411,7 @@ hours AS (
     SELECT
         h.hour_start,
         ROUND(%(per_day)s::numeric * w.weight / %(weight_sum)s::int)::int AS sends
-    FROM GENERATE_SERIES(%(start_at)s, %(end_at)s - interval '1 hour', interval '1 hour') AS h (hour_start)
+    FROM GENERATE_SERIES(%(chunk_start)s, %(chunk_end)s - interval '1 hour', interval '1 hour') AS h (hour_start)
     INNER JOIN weights AS w ON w.hour_of_day = EXTRACT(HOUR FROM h.hour_start AT TIME ZONE 'UTC')::int
 ),
 
@@ -510,6 +531,9 @@ _PAYLOAD = f"""JSONB_BUILD_OBJECT(
         'campaign_id', b.campaign_id
     ) || b.extra"""
 
+# The sends of the chunk just inserted (email_sends.id is the only index during the load).
+_IN_CHUNK = "es.id BETWEEN %(first_send_id)s::bigint AND %(last_send_id)s::bigint"
+
 # SendGrid webhook events; copy 1 = a retry with the same hash, copy 2 = re-stamped (+1 s, new hash,
 # same sg_event_id). Events whose webhook would arrive after the run are not stored.
 EVENTS_SQL = f"""
@@ -527,7 +551,7 @@ WITH base AS (
             '{{"response": "250 2.0.0 OK", "tls": 1}}'::jsonb AS extra,
             TRUE AS dupable
         FROM email_sends AS es
-        WHERE es.send_status = 'sent'
+        WHERE es.send_status = 'sent' AND {_IN_CHUNK}
         UNION ALL
         SELECT
             es.id, es.lead_id, es.campaign_id, es.sendgrid_message_id, 'bounce',
@@ -546,7 +570,7 @@ WITH base AS (
             END,
             FALSE
         FROM email_sends AS es
-        WHERE es.send_status = 'bounced'
+        WHERE es.send_status = 'bounced' AND {_IN_CHUNK}
         UNION ALL
         SELECT
             es.id, es.lead_id, es.campaign_id, es.sendgrid_message_id, 'open',
@@ -558,7 +582,7 @@ WITH base AS (
             ),
             TRUE
         FROM email_sends AS es
-        WHERE es.opened_at IS NOT NULL
+        WHERE es.opened_at IS NOT NULL AND {_IN_CHUNK}
         UNION ALL
         SELECT
             es.id, es.lead_id, es.campaign_id, es.sendgrid_message_id, 'open',
@@ -570,7 +594,7 @@ WITH base AS (
             ),
             TRUE
         FROM email_sends AS es
-        WHERE es.opened_at IS NOT NULL AND RANDOM() < 0.28
+        WHERE es.opened_at IS NOT NULL AND RANDOM() < 0.28 AND {_IN_CHUNK}
         UNION ALL
         SELECT
             es.id, es.lead_id, es.campaign_id, es.sendgrid_message_id, 'click',
@@ -583,7 +607,7 @@ WITH base AS (
             ),
             TRUE
         FROM email_sends AS es
-        WHERE es.first_click_at IS NOT NULL
+        WHERE es.first_click_at IS NOT NULL AND {_IN_CHUNK}
         UNION ALL
         SELECT
             u.id, u.lead_id, u.campaign_id, u.sendgrid_message_id,
@@ -602,7 +626,7 @@ WITH base AS (
         FROM (
             SELECT es.*, RANDOM() AS u_kind, RANDOM() AS u_reason
             FROM email_sends AS es
-            WHERE es.opened_at IS NOT NULL AND RANDOM() < 0.004
+            WHERE es.opened_at IS NOT NULL AND RANDOM() < 0.004 AND {_IN_CHUNK}
             OFFSET 0
         ) AS u
         OFFSET 0
@@ -865,7 +889,60 @@ def _step(conn: psycopg.Connection, label: str, statement: str, params: dict, ti
     return cur.rowcount
 
 
-def generate(dbname: str, shape: Shape) -> dict[str, Any]:
+def day_chunks(shape: Shape, chunk_days: int) -> list[tuple[datetime, datetime]]:
+    """[start, end) of each chunk of --chunk-days days from the data's start; the last one is shorter."""
+    chunks, at = [], shape.start
+    while at < shape.end:
+        chunks.append((at, min(at + timedelta(days=chunk_days), shape.end)))
+        at = chunks[-1][1]
+    return chunks
+
+
+def _max_send_id(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT COALESCE(MAX(id), 0) FROM email_sends").fetchone()[0]
+
+
+def load_history(
+    conn: psycopg.Connection, shape: Shape, params: dict, chunk_days: int, timings: dict
+) -> tuple[int, int]:
+    """email_sends and their email_events, one chunk of days per statement (a year at capacity in one
+    INSERT would sort ~55 M events at once); progress with rows, elapsed time and an ETA per chunk."""
+    chunks = day_chunks(shape, chunk_days)
+    started = time.perf_counter()
+    sends_s = events_s = 0.0
+    sends_total = events_total = 0
+    for number, (chunk_start, chunk_end) in enumerate(chunks, 1):
+        first_id = _max_send_id(conn) + 1
+        t0 = time.perf_counter()
+        sends = conn.execute(
+            SENDS_SQL, {**params, "chunk_start": chunk_start, "chunk_end": chunk_end}
+        ).rowcount
+        t1 = time.perf_counter()
+        # The chunk's sends by primary key range: mid-load statistics (or none) must not turn the
+        # six reads of email_sends into six scans of every earlier chunk.
+        conn.execute("SET enable_seqscan = off")
+        events = conn.execute(
+            EVENTS_SQL, {**params, "first_send_id": first_id, "last_send_id": _max_send_id(conn)}
+        ).rowcount
+        conn.execute("RESET enable_seqscan")
+        t2 = time.perf_counter()
+        sends_s, events_s = sends_s + t1 - t0, events_s + t2 - t1
+        sends_total, events_total = sends_total + sends, events_total + events
+        elapsed = t2 - started
+        eta = elapsed / number * (len(chunks) - number)
+        log(
+            f"  history {number}/{len(chunks)} {chunk_start:%Y-%m-%d}..{chunk_end:%Y-%m-%d}: "
+            f"{sends:,} sends, {events:,} events ({sends_total + events_total:,} rows so far)  "
+            f"{elapsed:7.1f} s elapsed, ETA {eta:.0f} s"
+        )
+    timings["email_sends"], timings["email_events"] = round(sends_s, 2), round(events_s, 2)
+    timings["history_chunks"] = len(chunks)
+    log(f"  {'email_sends':<34} {sends_total:>12,} rows  {sends_s:7.1f} s")
+    log(f"  {'email_events':<34} {events_total:>12,} rows  {events_s:7.1f} s")
+    return sends_total, events_total
+
+
+def generate(dbname: str, shape: Shape, chunk_days: int = DEFAULT_CHUNK_DAYS) -> dict[str, Any]:
     """Create `dbname` with the schema and fill it; returns timings (seconds) per step."""
     from nurture_ops.core import analytics
     from nurture_ops.core.windows import day_bounds
@@ -891,8 +968,7 @@ def generate(dbname: str, shape: Shape) -> dict[str, Any]:
         _step(conn, "leads", LEADS_SQL, params, timings)
         _step(conn, "lead_preferences", LEAD_PREFERENCES_SQL, params, timings)
         _step(conn, "lead_campaign_enrollments", ENROLLMENTS_SQL, params, timings)
-        _step(conn, "email_sends", SENDS_SQL, params, timings)
-        _step(conn, "email_events", EVENTS_SQL, params, timings)
+        load_history(conn, shape, params, chunk_days, timings)
         _step(conn, "workflow_executions", EXECUTIONS_SQL, params, timings)
         _step(conn, "workflow_errors", ERRORS_SQL, params, timings)
         _step(conn, "leads marked email_invalid", INVALID_LEADS_SQL, params, timings)
@@ -1076,7 +1152,7 @@ def _install_render_labels() -> None:
 @dataclass
 class Item:
     name: str
-    kind: str  # check | digest | analytics | remediation | review | audit
+    kind: str  # check | digest | analytics | remediation | maintenance | review | audit
     cadence: str  # key of DAG_FILES
     fn: Callable[[psycopg.Connection], Any]
     rollback: bool = False  # run inside a transaction that is rolled back (it writes)
@@ -1209,6 +1285,44 @@ def explain(conn: psycopg.Connection, query: str, params: Any, table_rows: dict[
     return {**analyse_plan(plan, table_rows), "plan": plan}
 
 
+def query_id(conn: psycopg.Connection, query: str, params: Any) -> int | None:
+    """The statement's pg_stat_statements queryid (EXPLAIN VERBOSE shows it; planned, not run)."""
+    try:
+        with conn.transaction(force_rollback=True), conn.cursor() as cur:
+            cur.execute("EXPLAIN (VERBOSE, FORMAT JSON)\n" + query, params)
+            raw = cur.fetchone()[0]
+    except psycopg.Error:
+        return None
+    plan = raw if isinstance(raw, list) else json.loads(raw)
+    return plan[0].get("Query Identifier")
+
+
+def read_pg_stat_statements(conn: psycopg.Connection) -> dict[int, dict[str, Any]] | None:
+    """queryid -> calls, mean_exec_time, rows of this database's statements (None: not loaded)."""
+    try:
+        with conn.transaction():
+            rows = conn.execute(
+                """
+                SELECT queryid, SUM(calls)::bigint, SUM(total_exec_time) / NULLIF(SUM(calls), 0), SUM(rows)::bigint
+                FROM pg_stat_statements
+                WHERE dbid = (SELECT oid FROM pg_database WHERE datname = CURRENT_DATABASE())
+                GROUP BY queryid
+                """
+            ).fetchall()
+    except psycopg.Error:
+        return None
+    return {
+        r[0]: {"calls": r[1], "mean_exec_ms": None if r[2] is None else round(float(r[2]), 3), "rows": r[3]}
+        for r in rows
+    }
+
+
+def attach_pg_stat_statements(items: list[Item], stats: dict[int, dict[str, Any]] | None) -> None:
+    for item in items:
+        for st in item.statements:
+            st["pg_stat_statements"] = (stats or {}).get(st.get("query_id"))
+
+
 def _time_statement(conn: psycopg.Connection, query: str, params: Any, repeats: int) -> list[float]:
     runs = []
     for _ in range(repeats):
@@ -1276,6 +1390,7 @@ def measure(conn: psycopg.Connection, item: Item, repeats: int, table_rows: dict
             statement["runs_ms"] = _time_statement(conn, query, params, repeats)
         statement["median_ms"] = round(statistics.median(statement["runs_ms"]), 2)
         statement["explain"] = explain(conn, query, params, table_rows)
+        statement["query_id"] = query_id(conn, query, params)
         item.statements.append(statement)
 
 
@@ -1286,6 +1401,8 @@ def build_items(shape: Shape) -> list[Item]:
     from nurture_ops.core.settings import build_settings
     from nurture_ops.core.windows import quarter_window, week_window
     from nurture_ops.daily_health import logic as digest
+    from nurture_ops.monthly_maintenance import cleanup as monthly_cleanup
+    from nurture_ops.monthly_maintenance import workflows as monthly_workflows
     from nurture_ops.quarterly_audit import capacity as audit_capacity
     from nurture_ops.quarterly_audit import schema as audit_schema
     from nurture_ops.weekly_review import deliverability
@@ -1340,6 +1457,23 @@ def build_items(shape: Shape) -> list[Item]:
             "daily",
             remediation_apply,
             rollback=True,
+        ),
+        # The monthly DAG's reads (its REINDEX, ANALYZE and cleanup write: not timed here).
+        Item(
+            "maintenance.review_workflow_errors",
+            "maintenance",
+            "monthly",
+            lambda c: monthly_workflows.review_workflow_errors(c, at=at),
+        ),
+        Item(
+            "maintenance:count_completed_enrollments",
+            "maintenance",
+            "monthly",
+            lambda c: db.fetch_one(
+                c,
+                "archive/count_completed_enrollments.sql",
+                {"older_than": at - timedelta(days=monthly_cleanup.MIN_CLEANUP_AGE_DAYS)},
+            ),
         ),
         Item(
             "audit.capacity_review",
@@ -1579,12 +1713,397 @@ def print_details(items: list[Item], budget_rows: list[dict], shape: Shape) -> N
         )
 
 
+# =============================================================================== targets and the table
+
+# Issue 14's targets per statement, by the cadence of the DAG that runs it (ms, warm, 365 days).
+TARGET_MS = {
+    "5min": 1.0,
+    "15min": 1.0,
+    "daily": 15.0,
+    "rollup": 150.0,  # per day rolled up (rollup_day is one day)
+    "weekly": 500.0,
+    "monthly": 500.0,
+    "quarterly": 500.0,
+    "ops_page": 150.0,  # each Lead Nurture page endpoint (p95, dev/bench_ops_page.py)
+    "dagbag": 1000.0,  # DagBag parsing of all DAGs
+}
+GROWTH_TARGET = 1.5  # a statement at 365 days takes at most 1.5x its time at 90 days
+# A difference between the sizes smaller than this is a round trip's jitter: growth not judged.
+GROWTH_FLOOR_MS = 0.5
+SIZES = {"quick": (), "year": (90, 365), "90": (90,), "365": (365,)}
+YEAR_COLUMNS = (90, 365)
+DEFAULT_OUT_DIR = REPO / ".local" / "bench"
+WINDOW_TABLES = ("email_sends", "email_events", "lead_campaign_enrollments")
+
+# Run in a fresh interpreter: DagBag's own time, without Airflow's import (~seconds, paid once).
+DAGBAG_SCRIPT = """
+import inspect, json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+# Airflow 3.1's DagBag has no include_examples (it never loads the examples): pass it where it exists.
+no_examples = {"include_examples": False} if "include_examples" in inspect.signature(DagBag).parameters else {}
+started = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[1], **no_examples)
+ms = (time.perf_counter() - started) * 1000
+errors = {str(k): str(v)[:500] for k, v in bag.import_errors.items()}
+print("DAGBAG " + json.dumps({"ms": ms, "dags": len(bag.dags), "import_errors": errors}))
+"""
+
+
+def target_ms(cadence: str) -> float:
+    return TARGET_MS[cadence]
+
+
+def judge(ms_by_days: dict[int, float | None], target: float) -> dict[str, Any]:
+    """Ratio (largest / smallest size) and pass or miss: over the target at the largest size measured,
+    or grown more than GROWTH_TARGET between the sizes (by GROWTH_FLOOR_MS or more)."""
+    measured = {d: ms for d, ms in sorted(ms_by_days.items()) if ms is not None}
+    if not measured:
+        return {"ratio": None, "result": "error", "misses": ["not measured"]}
+    days = list(measured)
+    ms = measured[days[-1]]
+    ratio = None
+    if len(days) > 1 and measured[days[0]] > 0:
+        ratio = round(ms / measured[days[0]], 2)
+    misses = []
+    if ms > target:
+        misses.append(f"over {target:g} ms")
+    if ratio is not None and ratio > GROWTH_TARGET and ms - measured[days[0]] >= GROWTH_FLOOR_MS:
+        misses.append(f"grows x{ratio:g}")
+    return {"ratio": ratio, "result": "miss" if misses else "pass", "misses": misses}
+
+
+def _window_rows(statement: dict) -> int:
+    per_table = statement.get("explain", {}).get("per_table", {})
+    return sum(per_table.get(t, {}).get("rows_scanned", 0) for t in WINDOW_TABLES)
+
+
+def statement_rows(report: dict) -> list[dict[str, Any]]:
+    """One row per measured statement of one dataset's report (plus the rollup's day total and
+    the ops page's endpoints), keyed so the same statement matches across sizes."""
+    rows: list[dict[str, Any]] = []
+    for item in report["items"]:
+        seen: dict[str, int] = {}
+        if item["error"]:
+            rows.append(
+                {
+                    "key": f"{item['name']}|error",
+                    "statement": item["name"],
+                    "item": item["name"],
+                    "cadence": item["cadence"],
+                    "ms": None,
+                    "window_rows": None,
+                    "pgss_ms": None,
+                    "pgss_calls": None,
+                    "error": item["error"],
+                }
+            )
+            continue
+        for st in item["statements"]:
+            n = seen[st["sql_file"]] = seen.get(st["sql_file"], 0) + 1
+            pgss = st.get("pg_stat_statements") or {}
+            rows.append(
+                {
+                    "key": f"{item['name']}|{st['sql_file']}|{n}",
+                    "statement": st["sql_file"],
+                    "item": item["name"],
+                    "cadence": item["cadence"],
+                    "ms": st["median_ms"],
+                    "window_rows": _window_rows(st),
+                    "pgss_ms": pgss.get("mean_exec_ms"),
+                    "pgss_calls": pgss.get("calls"),
+                }
+            )
+        if item["cadence"] == "rollup" and len(item["statements"]) > 1:
+            rows.append(
+                {
+                    "key": f"{item['name']}|total",
+                    "statement": f"{item['name']}: one day, all {len(item['statements'])} statements",
+                    "item": item["name"],
+                    "cadence": "rollup",
+                    "ms": item["median_ms"],
+                    "window_rows": sum(_window_rows(st) for st in item["statements"]),
+                    "pgss_ms": None,
+                    "pgss_calls": None,
+                }
+            )
+    for endpoint, figures in (report.get("ops_page") or {}).items():
+        rows.append(
+            {
+                "key": f"ops_page|{endpoint}",
+                "statement": f"ops page {endpoint} (p95)",
+                "item": "ops_page",
+                "cadence": "ops_page",
+                "ms": figures["p95_ms"],
+                "window_rows": None,
+                "pgss_ms": None,
+                "pgss_calls": None,
+            }
+        )
+    return rows
+
+
+def dagbag_row(dagbag: dict[str, Any]) -> dict[str, Any]:
+    ok = not dagbag.get("error") and not dagbag.get("import_errors")
+    return {
+        "key": "dagbag",
+        "statement": f"DagBag parse of dags/ ({dagbag.get('dags', 0)} DAGs, median of {dagbag.get('runs', 0)})",
+        "item": "dagbag",
+        "cadence": "dagbag",
+        "ms": dagbag.get("median_ms") if ok else None,
+        "window_rows": None,
+        "pgss_ms": None,
+        "pgss_calls": None,
+        **(
+            {}
+            if ok
+            else {"error": dagbag.get("error") or f"import errors: {sorted(dagbag['import_errors'])}"}
+        ),
+    }
+
+
+def merge_sizes(rows_by_days: dict[int, list[dict]], extra_rows: list[dict] = ()) -> list[dict[str, Any]]:
+    """One row per statement across the sizes: ms and pg_stat_statements per size, ratio, target,
+    pass or miss. Extra rows (DagBag) do not depend on the data: measured once, judged on their own."""
+    merged: dict[str, dict[str, Any]] = {}
+    for days, rows in sorted(rows_by_days.items()):
+        for row in rows:
+            entry = merged.setdefault(
+                row["key"],
+                {
+                    "statement": row["statement"],
+                    "item": row["item"],
+                    "cadence": row["cadence"],
+                    "ms": {},
+                    "pgss_ms": {},
+                    "pgss_calls": {},
+                    "window_rows": None,
+                    "errors": [],
+                },
+            )
+            entry["ms"][days] = row["ms"]
+            entry["pgss_ms"][days] = row["pgss_ms"]
+            entry["pgss_calls"][days] = row["pgss_calls"]
+            if row["window_rows"] is not None:
+                entry["window_rows"] = row["window_rows"]  # of the largest size (sorted above)
+            if row.get("error"):
+                entry["errors"].append(f"{days} d: {row['error']}")
+    out = []
+    for entry in merged.values():
+        target = target_ms(entry["cadence"])
+        verdict = judge(entry["ms"], target)
+        if entry["errors"]:
+            verdict = {**verdict, "result": "error", "misses": entry["errors"]}
+        out.append({**entry, "target_ms": target, **verdict})
+    for row in extra_rows:
+        target = target_ms(row["cadence"])
+        verdict = judge({0: row["ms"]}, target)
+        if row.get("error"):
+            verdict = {**verdict, "result": "error", "misses": [row["error"]]}
+        out.append(
+            {
+                "statement": row["statement"],
+                "item": row["item"],
+                "cadence": row["cadence"],
+                "ms": {"once": row["ms"]},
+                "pgss_ms": {},
+                "pgss_calls": {},
+                "window_rows": None,
+                "errors": [row["error"]] if row.get("error") else [],
+                "target_ms": target,
+                **verdict,
+            }
+        )
+    return out
+
+
+def measure_dagbag(runs: int = 3) -> dict[str, Any]:
+    """DagBag(dag_folder=dags/, include_examples=False) in a fresh subprocess, `runs` times (median)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    timings, result = [], {}
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-c", DAGBAG_SCRIPT, str(REPO / "dags")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=REPO,
+        )
+        line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("DAGBAG ")), None)
+        if proc.returncode or line is None:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            return {"error": f"DagBag subprocess failed (exit {proc.returncode}): {tail[0][:300]}", "runs": 0}
+        result = json.loads(line[len("DAGBAG ") :])
+        timings.append(round(result["ms"], 1))
+    median = statistics.median(timings)
+    log(
+        f"\nDagBag parse of dags/: {result['dags']} DAGs, median {median:.0f} ms of {timings} (fresh processes)"
+    )
+    for path, error in result["import_errors"].items():
+        log(f"  import error in {path}: {error.splitlines()[-1] if error else ''}")
+    return {
+        "median_ms": median,
+        "runs_ms": timings,
+        "runs": runs,
+        "dags": result["dags"],
+        "import_errors": result["import_errors"],
+    }
+
+
+def machine_info(server: dict[str, str]) -> dict[str, Any]:
+    def first(path: str, key: str) -> str | None:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            return None
+        return None
+
+    mem_kb = first("/proc/meminfo", "MemTotal")
+    return {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "ram_gb": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
+        "postgresql": server.get("server_version"),
+        "shared_buffers": server.get("shared_buffers"),
+    }
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.2f}" if value < 10 else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _result(row: dict) -> str:
+    return row["result"] + (f" ({'; '.join(row['misses'])})" if row["misses"] else "")
+
+
+def table_columns(size: str, days: list[int]) -> tuple[list[int], bool]:
+    """Size columns of the table and whether it has the ratio column (a sized run always shows
+    90 and 365 days; a single size leaves the other column and the ratio empty)."""
+    if size == "quick":
+        return days, False
+    return list(YEAR_COLUMNS), True
+
+
+def table_cells(rows: list[dict], size: str, days: list[int]) -> tuple[list[str], list[list[str]]]:
+    columns, with_ratio = table_columns(size, days)
+    header = ["statement (include/sql)", "cadence", "rows in window"]
+    for d in columns:
+        header += [f"ms at {d} d", f"pg_stat_statements ms at {d} d"]
+    if with_ratio:
+        header.append(f"ratio {columns[-1]}/{columns[0]}")
+    header += ["target ms", "pass/miss"]
+    body = []
+    for row in rows:
+        label = row["statement"]
+        if row["item"] not in ("ops_page", "dagbag") and not row["item"].startswith("check:"):
+            label += f" ({row['item']})"
+        cells = [label, row["cadence"], "" if row["window_rows"] is None else f"{row['window_rows']:,}"]
+        for d in columns:
+            ms = row["ms"].get(d, row["ms"].get("once") if d == columns[-1] else None)
+            pgss, calls = row["pgss_ms"].get(d), row["pgss_calls"].get(d)
+            cells += [_ms(ms), "" if pgss is None else f"{_ms(pgss)} ({calls} calls)"]
+        if with_ratio:
+            cells.append("" if row["ratio"] is None else f"{row['ratio']:.2f}")
+        cells += [f"{row['target_ms']:g}", _result(row)]
+        body.append(cells)
+    return header, body
+
+
+def markdown_table(rows: list[dict], size: str, days: list[int], machine: dict, when: datetime) -> str:
+    header, body = table_cells(rows, size, days)
+    sizes = ", ".join(f"{d} days" for d in days)
+    misses = sum(r["result"] != "pass" for r in rows)
+
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [
+        f"`make bench{'' if size == 'quick' else f' SIZE={size}'}` ({sizes}), {when:%Y-%m-%d %H:%M} UTC; machine: "
+        f"{machine['nproc']} cores ({machine['cpu']}), {machine['ram_gb']} GB RAM, PostgreSQL "
+        f"{machine['postgresql']}, shared_buffers {machine['shared_buffers']}. "
+        f"{len(rows) - misses} of {len(rows)} pass, {misses} miss or error.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if i >= 2 else "---" for i in range(len(header))) + "|",
+    ]
+    for cells in body:
+        cells = [f"`{cells[0]}`" if cells[0].endswith(".sql") else cells[0], *cells[1:]]
+        lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
+    lines += [
+        "",
+        "ms: median of the bench's runs as the DAG's code sends the statement (psycopg round trip "
+        "included); pg_stat_statements: the server's mean execution time over all calls of that "
+        "statement (calls of the same text from several places add up); ops page: p95 of 20 runs; "
+        "rows in window: rows the plan reads from email_sends, email_events and "
+        "lead_campaign_enrollments (EXPLAIN ANALYZE). A miss: over the target"
+        + (
+            f", or a ratio over {GROWTH_TARGET:g} (not judged when the times differ by less than {GROWTH_FLOOR_MS:g} ms)."
+            if table_columns(size, days)[1]
+            else "."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(rows: list[dict], size: str, days: list[int]) -> None:
+    header, body = table_cells(rows, size, days)
+    widths = [max(len(h), *(len(c[i]) for c in body)) if body else len(h) for i, h in enumerate(header)]
+    widths[0] = min(widths[0], 90)
+    log(f"\nStatements against their targets ({', '.join(f'{d} days' for d in days)}):")
+    log("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for cells in body:
+        log("  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+
+
+def write_summary(
+    out_dir: Path, size: str, days: list[int], rows: list[dict], machine: dict, extra: dict
+) -> tuple[Path, Path]:
+    """.local/bench/<quick|year|90d|365d>.json and .md."""
+    name = size if size in ("quick", "year") else f"{size}d"
+    when = datetime.now(UTC)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"
+    json_path.write_text(
+        json.dumps(
+            {
+                "size": size,
+                "days": days,
+                "generated_at": when.isoformat(),
+                "machine": machine,
+                "targets_ms": TARGET_MS,
+                "growth_target": GROWTH_TARGET,
+                "growth_floor_ms": GROWTH_FLOOR_MS,
+                "rows": rows,
+                **extra,
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    md_path.write_text(markdown_table(rows, size, days, machine, when))
+    log(f"Table: {md_path}  (JSON: {json_path})")
+    return json_path, md_path
+
+
 # =============================================================================== main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m dev.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--days", type=int, default=7, help="days of email_sends (default 7)")
+    parser.add_argument(
+        "--size",
+        choices=list(SIZES),
+        default="quick",
+        help="quick: --days days (default); year: 90 and 365 days and their ratio; 90 or 365: one of them",
+    )
+    parser.add_argument("--days", type=int, default=None, help="days of email_sends, quick size (default 7)")
     parser.add_argument("--per-day", type=int, default=100_000, help="emails per day (default 100000)")
     parser.add_argument("--orgs", type=int, default=100, help="organizations (default 100)")
     parser.add_argument("--active", type=int, default=100_000, help="active enrollments (default 100000)")
@@ -1592,57 +2111,143 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--end", default=DEFAULT_END.isoformat(), help="end of the data = run time (UTC, whole hour)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per check (median reported)")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--reuse", action="store_true", help="measure an existing (kept) database again")
+    parser.add_argument("--chunk-days", type=int, default=DEFAULT_CHUNK_DAYS, help="days per INSERT (15)")
+    parser.add_argument("--keep", action="store_true", help="keep the database(s) afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure kept databases of the same shape again (else generate)"
+    )
     parser.add_argument(
         "--extra-sql", action="append", type=Path, default=[], help="SQL file to run first (bench DB only)"
     )
-    parser.add_argument("--dbname", default=DEFAULT_DB)
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    parser.add_argument(
+        "--dbname", default=DEFAULT_DB, help="database (quick) or prefix: <dbname>_90, <dbname>_365"
+    )
+    parser.add_argument("--report", type=Path, default=None, help="full JSON report (default report.json)")
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="where the tables go")
+    parser.add_argument("--no-dagbag", action="store_true", help="skip timing the DagBag parse")
     args = parser.parse_args(argv)
     end = datetime.fromisoformat(args.end.replace("Z", "+00:00"))
     end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
     if end.minute or end.second or end.microsecond:
         parser.error("--end must be a whole hour")
-    if args.days < 1 or args.per_day < 24 or args.orgs < 1 or args.active < 10 or args.repeats < 1:
-        parser.error("--days >= 1, --per-day >= 24, --orgs >= 1, --active >= 10, --repeats >= 1")
+    if args.size != "quick" and args.days is not None:
+        parser.error(f"--days sets the quick size; --size {args.size} has its own days")
+    args.sizes = list(SIZES[args.size]) or [args.days or 7]
+    if (
+        min(args.sizes) < 1
+        or args.per_day < 24
+        or args.orgs < 1
+        or args.active < 10
+        or args.repeats < 1
+        or args.chunk_days < 1
+    ):
+        parser.error(
+            "--days >= 1, --per-day >= 24, --orgs >= 1, --active >= 10, --repeats >= 1, --chunk-days >= 1"
+        )
     args.end = end
     return args
+
+
+def database_for(args: argparse.Namespace, days: int) -> str:
+    return args.dbname if args.size == "quick" else f"{args.dbname}_{days}"
+
+
+def report_for(args: argparse.Namespace, days: int) -> Path:
+    if args.size == "quick":
+        return args.report or args.out_dir / "report.json"
+    base = args.report or args.out_dir / "report.json"
+    return base.with_name(f"{base.stem}_{days}{base.suffix}")
+
+
+def _kept_with_shape(dbname: str, shape: Shape) -> bool:
+    """A kept bench database whose generation finished (its shape is stored last) with this shape."""
+    if not _db_exists(dbname):
+        return False
+    try:
+        return stored_shape(dbname) == shape
+    except SystemExit:
+        return False
+
+
+def bring_schema_up_to_date(dbname: str) -> list[str]:
+    """The schema files again on a kept database (idempotent, as an operator applies them to a
+    live one): indexes added since it was generated are measured too. Returns the new indexes."""
+    with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
+        before = set(_secondary_indexes(conn))
+        t0 = time.perf_counter()
+        pg.apply_schema(dbname)
+        added = sorted(set(_secondary_indexes(conn)) - before)
+        if added:
+            for table in TABLES:  # expression indexes get their statistics
+                conn.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(table)))
+            log(
+                f"  schema files applied: {len(added)} new indexes ({', '.join(added)}) in {time.perf_counter() - t0:.1f} s"
+            )
+    return added
+
+
+def bench_dataset(args: argparse.Namespace, days: int) -> dict[str, Any]:
+    """Generate (or reuse) one dataset, measure it, drop it unless --keep; returns its report."""
+    dbname = database_for(args, days)
+    shape = Shape(days, args.per_day, args.orgs, args.active, args.end)
+    generation: dict[str, Any] | None = None
+    try:
+        if args.reuse and _kept_with_shape(dbname, shape):
+            log(f"Reusing {dbname}: {shape.to_dict()}")
+            bring_schema_up_to_date(dbname)
+        else:
+            if args.reuse:
+                log(f"--reuse: {dbname} missing or of another shape; generating it")
+            generation = generate(dbname, shape, args.chunk_days)
+        extra = apply_extra_sql(dbname, args.extra_sql) if args.extra_sql else []
+        report = run_measurements(args, dbname, shape, generation, extra)
+        from dev import bench_ops_page  # the Lead Nurture page's endpoints (issue 11)
+
+        report["ops_page"] = bench_ops_page.run(dbname, shape.end)
+    finally:
+        if not args.keep:
+            _drop_db(dbname)
+            log(f"Dropped {dbname}")
+        else:
+            log(f"Kept {dbname}: {pg.dsn(dbname)}  (measure again: python -m dev.bench --reuse --keep)")
+    path = report_for(args, days)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, default=str))
+    log(f"Report: {path}")
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     was_running = pg.is_running()
     pg.start()
-    generation: dict[str, Any] | None = None
+    reports: dict[int, dict] = {}
     try:
-        if args.reuse:
-            if not _db_exists(args.dbname):
-                raise SystemExit(f"--reuse: database {args.dbname} does not exist (run with --keep first)")
-            shape = stored_shape(args.dbname)
-            log(f"Reusing {args.dbname}: {shape.to_dict()}")
-        else:
-            shape = Shape(args.days, args.per_day, args.orgs, args.active, args.end)
-            generation = generate(args.dbname, shape)
-        extra = apply_extra_sql(args.dbname, args.extra_sql) if args.extra_sql else []
-        report = run_measurements(args, shape, generation, extra)
-        from dev import bench_ops_page  # the Lead Nurture page's endpoints (issue 11)
-
-        report["ops_page"] = bench_ops_page.run(args.dbname, shape.end)
+        for days in args.sizes:
+            reports[days] = bench_dataset(args, days)
     finally:
-        if not args.keep:
-            _drop_db(args.dbname)
-            log(f"Dropped {args.dbname}")
-        else:
-            log(
-                f"Kept {args.dbname}: {pg.dsn(args.dbname)}  (measure again: python -m dev.bench --reuse --keep)"
-            )
         if not was_running and not args.keep:
             pg.stop()
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=1, default=str))
-    log(f"Report: {args.report}")
-    return 1 if any(i["error"] for i in report["items"]) else 0
+    dagbag = {"skipped": True} if args.no_dagbag else measure_dagbag()
+    rows = merge_sizes(
+        {days: statement_rows(r) for days, r in reports.items()},
+        [] if args.no_dagbag else [dagbag_row(dagbag)],
+    )
+    machine = machine_info(reports[args.sizes[-1]]["server"])
+    print_summary(rows, args.size, args.sizes)
+    write_summary(
+        args.out_dir,
+        args.size,
+        args.sizes,
+        rows,
+        machine,
+        {"dagbag": dagbag, "reports": {d: str(report_for(args, d)) for d in args.sizes}},
+    )
+    # Misses are results, not failures: non-zero only when something could not be measured.
+    errors = [r["statement"] for r in rows if r["result"] == "error"]
+    if errors:
+        log(f"Errors: {errors}")
+    return 1 if errors else 0
 
 
 def _session_defaults() -> str:
@@ -1651,12 +2256,14 @@ def _session_defaults() -> str:
     return SESSION_DEFAULTS
 
 
-def run_measurements(args, shape: Shape, generation: dict | None, extra: list[dict]) -> dict[str, Any]:
+def run_measurements(
+    args, dbname: str, shape: Shape, generation: dict | None, extra: list[dict]
+) -> dict[str, Any]:
     _install_render_labels()
     items = build_items(shape)
     statement_timeout_ms = _statement_timeout_ms()
     with psycopg.connect(
-        pg.dsn(args.dbname),
+        pg.dsn(dbname),
         autocommit=True,
         cursor_factory=RecordingCursor,
         application_name="nurture_ops_bench",
@@ -1680,6 +2287,8 @@ def run_measurements(args, shape: Shape, generation: dict | None, extra: list[di
         for item in items:
             measure(conn, item, args.repeats, table_rows)
         measuring_s = round(time.perf_counter() - started, 1)
+        stats = read_pg_stat_statements(conn)  # reset above: only what was measured here
+        attach_pg_stat_statements(items, stats)
     evaluate_items(items, shape, statement_timeout_ms)
     budget_rows = budgets(items)
     print_table(items)
@@ -1687,7 +2296,7 @@ def run_measurements(args, shape: Shape, generation: dict | None, extra: list[di
     log(f"\nMeasuring took {measuring_s} s; peak RSS of this process {_maxrss_mb():.0f} MB")
     return {
         "generated_at": datetime.now(UTC).isoformat(),
-        "database": args.dbname,
+        "database": dbname,
         "shape": shape.to_dict(),
         "run_at": shape.end.isoformat(),
         "repeats": args.repeats,
@@ -1701,6 +2310,7 @@ def run_measurements(args, shape: Shape, generation: dict | None, extra: list[di
             "history_projection_days": YEAR_DAYS,
         },
         "measuring_seconds": measuring_s,
+        "pg_stat_statements": stats is not None,
         "items": [
             {
                 "name": i.name,
