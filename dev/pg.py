@@ -40,6 +40,10 @@ SERVER_OPTIONS = [
     "full_page_writes=off",
     "max_connections=200",
 ]
+# NURTURE_PG_SHARED_BUFFERS=2GB: the size `make bench SIZE=year` was measured with (README); unset,
+# the server's default (128MB) is enough for tests and `make run`. Read when the server starts.
+if os.environ.get("NURTURE_PG_SHARED_BUFFERS"):
+    SERVER_OPTIONS.append(f"shared_buffers={os.environ['NURTURE_PG_SHARED_BUFFERS']}")
 # NURTURE_PG_BINARIES=pgserver forces the embedded wheel even where PostgreSQL is installed.
 FORCE_PGSERVER = os.environ.get("NURTURE_PG_BINARIES") == "pgserver"
 

@@ -222,3 +222,23 @@ def test_expected_schema_parses_the_tricky_parts(tmp_path):
         ("Alert State", "u", ["scope", "unique_opens"], None),
         ("leads", "c", [], "leads_score_check"),
     ]
+
+
+def test_expected_schema_forgets_an_index_a_later_file_drops(tmp_path):
+    first, later = tmp_path / "020_indexes.sql", tmp_path / "030_window.sql"
+    first.write_text(
+        "CREATE INDEX IF NOT EXISTS old_idx ON email_sends (created_at);\n"
+        "CREATE INDEX IF NOT EXISTS kept_idx ON email_sends (lead_id);\n"
+    )
+    later.write_text(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS new_idx ON email_sends (created_at) INCLUDE (send_status);\n"
+        "ALTER TABLE email_sends SET (autovacuum_vacuum_insert_scale_factor = 0);\n"
+        "DROP INDEX CONCURRENTLY IF EXISTS old_idx;\n"
+    )
+
+    expected = expected_schema([first, later])
+
+    assert [i["name"] for i in expected["indexes"]] == ["kept_idx", "new_idx"]
+    assert expected["tables"] == [
+        {"schema": None, "name": "email_sends", "kind": "table", "columns": [], "not_null": []}
+    ]

@@ -82,7 +82,9 @@ def test_every_statement_is_online_and_idempotent():
     assert statements, "030 holds no statement"
     for statement in statements:
         assert re.match(
-            r"^(CREATE INDEX CONCURRENTLY IF NOT EXISTS|DROP INDEX CONCURRENTLY IF EXISTS) ", statement
+            r"^(CREATE INDEX CONCURRENTLY IF NOT EXISTS|DROP INDEX CONCURRENTLY IF EXISTS) "
+            r"|^ALTER TABLE \w+ SET \(\s*autovacuum_\w+ = \d+(,\s*autovacuum_\w+ = \d+)*\s*\)$",
+            statement,
         ), statement
 
 
@@ -141,6 +143,13 @@ def test_applies_to_a_deployment_from_before_and_again_as_a_no_op(db, leads_db):
     states = _index_states(db)
     assert all(states[name] for name in _created_names())
     assert not set(SUPERSEDED) & set(states)
+    options = dict(
+        db.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN ('email_sends', 'email_events')"
+        )
+    )
+    assert "autovacuum_vacuum_insert_scale_factor=0" in options["email_sends"]
+    assert "autovacuum_vacuum_insert_threshold=150000" in options["email_events"]
     with psycopg.connect(leads_db, autocommit=True) as migration:  # again: every statement a no-op
         for statement in _statements():
             migration.execute(statement)

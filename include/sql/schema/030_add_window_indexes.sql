@@ -1,6 +1,6 @@
 -- Window indexes (issue 14): every check priced by its window, at a year of data.
--- Safe on a live database: each statement builds without blocking writes (CONCURRENTLY) and is a
--- no-op once its index exists, so the file can be applied again after a failure. Apply with
+-- Safe on a live database: each index is built or dropped without blocking writes (CONCURRENTLY)
+-- and each statement is a no-op once done, so the file can be applied again after a failure. Apply with
 --     psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f include/sql/schema/030_add_window_indexes.sql
 -- (psql sends each statement on its own: CONCURRENTLY cannot run inside a transaction). A build
 -- that fails leaves an INVALID index, which IF NOT EXISTS then skips: the monthly maintenance DAG
@@ -61,6 +61,25 @@ WHERE send_status = 'bounced';
 CREATE INDEX CONCURRENTLY IF NOT EXISTS lead_campaign_enrollments_status_created_idx
 ON lead_campaign_enrollments (status, created_at)
 INCLUDE (completed_at, lead_id);
+
+-- Index-only scans skip the heap only for pages the visibility map marks all-visible, which
+-- VACUUM does. With the default thresholds (20 % of the table inserted: ~70 days at a year) the
+-- last days' pages, the ones every daily and weekly window reads, would stay unmarked; these
+-- per-table settings have autovacuum visit the new pages about daily (it reads only pages not
+-- yet all-visible, so the cost is a day's pages). Taken under a lock that does not block reads
+-- or writes; the same values again are a no-op.
+ALTER TABLE email_sends SET (
+    autovacuum_vacuum_insert_threshold = 100000,
+    autovacuum_vacuum_insert_scale_factor = 0,
+    autovacuum_vacuum_threshold = 100000,
+    autovacuum_vacuum_scale_factor = 0
+);
+ALTER TABLE email_events SET (
+    autovacuum_vacuum_insert_threshold = 150000,
+    autovacuum_vacuum_insert_scale_factor = 0,
+    autovacuum_vacuum_threshold = 150000,
+    autovacuum_vacuum_scale_factor = 0
+);
 
 -- Superseded by the covering indexes above (same key, fewer columns): dropped so the planner
 -- cannot pick them over the index-only scans, and inserts maintain three indexes fewer.
