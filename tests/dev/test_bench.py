@@ -25,12 +25,14 @@ from dev.bench import (
     _secondary_indexes,
     analyse_plan,
     bring_schema_up_to_date,
+    check_disk_space,
     day_chunks,
     generate,
     judge,
     markdown_table,
     merge_sizes,
     parse_args,
+    stored_shape,
     target_ms,
 )
 from nurture_ops.core.catalog import CHECKS
@@ -364,3 +366,33 @@ def test_chunked_generation_makes_the_expected_sends(pg_server):
     assert shape.start <= first and last < shape.end
     assert orphans == 0
     assert 1.2 <= events_per_send <= 1.8
+
+
+def test_lean_payloads_keep_every_key_the_package_reads(pg_server):
+    dbname = f"nurture_bench_lean_{os.getpid()}"
+    shape = Shape(2, 480, 2, 100, DEFAULT_END, payload="lean")
+    try:
+        generate(dbname, shape, chunk_days=1)
+        with psycopg.connect(pg.dsn(dbname)) as conn:
+            keys = dict(
+                conn.execute(
+                    "SELECT event_type, ARRAY_AGG(DISTINCT k ORDER BY k) "
+                    "FROM email_events, JSONB_OBJECT_KEYS(payload) AS k GROUP BY event_type"
+                ).fetchall()
+            )
+            stored = stored_shape(dbname)
+    finally:
+        _drop_db(dbname)
+    assert stored.payload == "lean" and not _kept_with_shape(dbname, Shape(2, 480, 2, 100, DEFAULT_END))
+    base = ["email", "event", "sg_event_id", "timestamp"]
+    assert keys["delivered"] == keys["open"] == base
+    assert set(keys["bounce"]) == {*base, "type", "status", "reason", "bounce_classification"}
+    for kind in ("unsubscribe", "group_unsubscribe"):  # few at this size: checked where present
+        assert set(keys.get(kind, base)) <= {*base, "reason", "asm_group_id"}
+
+
+def test_a_load_the_disk_cannot_hold_is_refused_before_anything_is_created(pg_server):
+    huge = Shape(10**6, 100_000, 100, 100_000, DEFAULT_END, payload="lean")
+    with pytest.raises(SystemExit, match="Not enough disk for 1000000 days"):
+        check_disk_space(huge)
+    check_disk_space(Shape(1, 240, 1, 10, DEFAULT_END))  # a tiny one fits
