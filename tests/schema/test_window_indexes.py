@@ -23,6 +23,9 @@ SUPERSEDED = {
     "email_events_event_timestamp_idx": "email_events (event_timestamp)",
     "email_sends_hard_bounce_lead_idx": "email_sends (lead_id) WHERE bounce_type = 'hard'",
     "email_sends_bounced_lead_idx": "email_sends (lead_id) WHERE send_status = 'bounced'",
+    "lead_campaign_enrollments_active_next_send_idx": (
+        "lead_campaign_enrollments (next_send_at) WHERE status = 'active'"
+    ),
 }
 
 

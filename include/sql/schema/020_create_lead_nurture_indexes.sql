@@ -16,9 +16,8 @@ ON email_events (created_at);
 CREATE INDEX IF NOT EXISTS email_events_event_hash_idx
 ON email_events (event_hash);
 
--- Enrollments: the scheduler's due scan and the overdue check; cleanup of completed ones.
-CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_active_next_send_idx
-ON lead_campaign_enrollments (next_send_at) WHERE status = 'active';
+-- Enrollments: by lead; cleanup of completed ones (the scheduler's due scan and the overdue check:
+-- 030).
 CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_lead_id_idx
 ON lead_campaign_enrollments (lead_id);
 CREATE INDEX IF NOT EXISTS lead_campaign_enrollments_completed_at_idx

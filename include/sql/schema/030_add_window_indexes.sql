@@ -57,6 +57,20 @@ ON email_sends (lead_id)
 INCLUDE (bounce_type, actual_send_time)
 WHERE send_status = 'bounced';
 
+-- Active enrollments by next_send_at (the scheduler's due scan, the overdue check) with what the
+-- daily active count reads: its 100,000 entries index-only. next_send_at changes at every step,
+-- so these updates were never HOT: the included column costs no extra write.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS lead_campaign_enrollments_active_covering_idx
+ON lead_campaign_enrollments (next_send_at)
+INCLUDE (organization_id)
+WHERE status = 'active';
+
+-- Leads missing personalization data (name or email empty): a handful, found without reading
+-- every lead (checks/daily/measure_missing_personalization.sql; same expression as its WHERE).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS leads_missing_personalization_idx
+ON leads (id)
+WHERE NULLIF(TRIM(name), '') IS NULL OR NULLIF(TRIM(email), '') IS NULL;
+
 -- Enrollments by status (daily active count, quarterly capacity estimates).
 CREATE INDEX CONCURRENTLY IF NOT EXISTS lead_campaign_enrollments_status_created_idx
 ON lead_campaign_enrollments (status, created_at)
@@ -88,3 +102,4 @@ DROP INDEX CONCURRENTLY IF EXISTS email_sends_created_at_idx;
 DROP INDEX CONCURRENTLY IF EXISTS email_events_event_timestamp_idx;
 DROP INDEX CONCURRENTLY IF EXISTS email_sends_hard_bounce_lead_idx;
 DROP INDEX CONCURRENTLY IF EXISTS email_sends_bounced_lead_idx;
+DROP INDEX CONCURRENTLY IF EXISTS lead_campaign_enrollments_active_next_send_idx;

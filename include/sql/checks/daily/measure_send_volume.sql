@@ -20,7 +20,8 @@ SELECT
     ROUND(
         COUNT(*) FILTER (WHERE es.send_status = 'failed') * 100.0 / NULLIF(COUNT(*), 0), 2
     ) AS failure_rate,
-    ROUND(AVG(EXTRACT(EPOCH FROM (es.actual_send_time - es.scheduled_send_time)))) AS avg_delay_seconds
+    -- AVG of the intervals, one EXTRACT: EXTRACT(EPOCH ...) per row is numeric work on 100,000 rows.
+    ROUND(EXTRACT(EPOCH FROM AVG(es.actual_send_time - es.scheduled_send_time))) AS avg_delay_seconds
 FROM email_sends AS es
 WHERE
     es.created_at >= CAST({{ bind("day_start") }} AS timestamptz)
