@@ -23,6 +23,8 @@ SUPERSEDED = {
     "email_events_event_timestamp_idx": "email_events (event_timestamp)",
     "email_sends_hard_bounce_lead_idx": "email_sends (lead_id) WHERE bounce_type = 'hard'",
     "email_sends_bounced_lead_idx": "email_sends (lead_id) WHERE send_status = 'bounced'",
+    "email_sends_queued_scheduled_idx": "email_sends (scheduled_send_time) WHERE send_status = 'queued'",
+    "email_sends_failed_created_at_idx": "email_sends (created_at) WHERE send_status = 'failed'",
     "lead_campaign_enrollments_active_next_send_idx": (
         "lead_campaign_enrollments (next_send_at) WHERE status = 'active'"
     ),

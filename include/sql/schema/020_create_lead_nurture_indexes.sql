@@ -1,10 +1,8 @@
 -- Indexes the runbook's questions need. Every time window in include/sql is a half-open range
 -- on one of these raw timestamps, so each check is an index range scan.
 
--- Sends: stuck queue (partial, tiny). The windows on created_at and actual_send_time and the
--- bounce remediation by lead have covering indexes in 030_add_window_indexes.sql.
-CREATE INDEX IF NOT EXISTS email_sends_queued_scheduled_idx
-ON email_sends (scheduled_send_time) WHERE send_status = 'queued';
+-- Sends by enrollment. The windows on created_at and actual_send_time, the queue, the failures
+-- and the bounce remediation by lead have covering indexes in 030_add_window_indexes.sql.
 CREATE INDEX IF NOT EXISTS email_sends_enrollment_id_idx
 ON email_sends (enrollment_id);
 
@@ -41,9 +39,6 @@ ON workflow_errors (created_at);
 CREATE INDEX IF NOT EXISTS email_events_unsubscribe_timestamp_idx
 ON email_events (event_timestamp) WHERE event_type IN ('unsubscribe', 'group_unsubscribe');
 
--- Failure reasons of the last day (the 15-minute stuck-queue check).
-CREATE INDEX IF NOT EXISTS email_sends_failed_created_at_idx
-ON email_sends (created_at) WHERE send_status = 'failed';
 
 -- Leads marked invalid (bounce remediation count and apply).
 CREATE INDEX IF NOT EXISTS leads_email_invalid_idx

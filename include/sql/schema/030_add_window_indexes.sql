@@ -50,12 +50,23 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS email_events_timestamp_covering_idx
 ON email_events (event_timestamp)
 INCLUDE (event_type, email_send_id);
 
+-- The queue: stuck emails per organization (15-minute check), the weekly send rate's emails
+-- still waiting; and the day's failure reasons (15-minute check). Index-only.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS email_sends_queued_covering_idx
+ON email_sends (scheduled_send_time)
+INCLUDE (organization_id, created_at, actual_send_time)
+WHERE send_status = 'queued';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS email_sends_failed_created_covering_idx
+ON email_sends (created_at)
+INCLUDE (failure_reason)
+WHERE send_status = 'failed';
+
 -- Hard bounces by lead, with the times the bounce rule compares with the lead's last reset
 -- (include/sql/macros/hard_bounce.sql: the daily bounce check and fix): index-only, instead of
 -- a heap visit per hard bounce ever recorded (160,000 at a year).
 CREATE INDEX CONCURRENTLY IF NOT EXISTS email_sends_hard_bounce_lead_covering_idx
 ON email_sends (lead_id)
-INCLUDE (actual_send_time, created_at)
+INCLUDE (id, actual_send_time, created_at)
 WHERE bounce_type = 'hard';
 
 -- Repeat bouncers of the day (checks/daily/measure_bounce_rate.sql): the day's bounced sends,
@@ -115,3 +126,5 @@ DROP INDEX CONCURRENTLY IF EXISTS email_events_event_timestamp_idx;
 DROP INDEX CONCURRENTLY IF EXISTS email_sends_hard_bounce_lead_idx;
 DROP INDEX CONCURRENTLY IF EXISTS email_sends_bounced_lead_idx;
 DROP INDEX CONCURRENTLY IF EXISTS lead_campaign_enrollments_active_next_send_idx;
+DROP INDEX CONCURRENTLY IF EXISTS email_sends_queued_scheduled_idx;
+DROP INDEX CONCURRENTLY IF EXISTS email_sends_failed_created_at_idx;

@@ -28,7 +28,8 @@
 --   sender_success_rate       those with status 'success' / sender_runs     alert < 95
 -- Each count from its own index-only scan of the day (include/sql/schema/030): every send on
 -- email_sends_send_time_covering_idx, the opened and the clicked ones on their partial indexes, so
--- opened_at and first_click_at are never read from the heap.
+-- opened_at and first_click_at are never read from the heap. DISTINCT on the two columns, not
+-- COUNT(DISTINCT ROW(...)): a composite's generic comparison cost 40 ms for a day's opens.
 WITH day_sends AS (
     SELECT
         COUNT(*) AS emails_sent,
@@ -42,21 +43,31 @@ WITH day_sends AS (
 ),
 
 day_opens AS (
-    SELECT COUNT(DISTINCT ROW(es.campaign_id, es.lead_id)) AS unique_opens
-    FROM email_sends AS es
-    WHERE
-        es.opened_at IS NOT NULL
-        AND es.actual_send_time >= CAST({{ bind("day_start") }} AS timestamptz)
-        AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
+    SELECT COUNT(*) AS unique_opens
+    FROM (
+        SELECT DISTINCT
+            es.campaign_id,
+            es.lead_id
+        FROM email_sends AS es
+        WHERE
+            es.opened_at IS NOT NULL
+            AND es.actual_send_time >= CAST({{ bind("day_start") }} AS timestamptz)
+            AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
+    ) AS d
 ),
 
 day_clicks AS (
-    SELECT COUNT(DISTINCT ROW(es.campaign_id, es.lead_id)) AS unique_clicks
-    FROM email_sends AS es
-    WHERE
-        es.first_click_at IS NOT NULL
-        AND es.actual_send_time >= CAST({{ bind("day_start") }} AS timestamptz)
-        AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
+    SELECT COUNT(*) AS unique_clicks
+    FROM (
+        SELECT DISTINCT
+            es.campaign_id,
+            es.lead_id
+        FROM email_sends AS es
+        WHERE
+            es.first_click_at IS NOT NULL
+            AND es.actual_send_time >= CAST({{ bind("day_start") }} AS timestamptz)
+            AND es.actual_send_time < CAST({{ bind("day_end") }} AS timestamptz)
+    ) AS d
 ),
 
 day_unsubscribes AS (
