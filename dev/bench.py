@@ -60,6 +60,7 @@ without the first one's marks); the function's own median is the figure to compa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -2340,10 +2341,8 @@ def run_measurements(
         # first run reading cold pages would set pg_stat_statements' mean), then count afresh.
         warm_started = time.perf_counter()
         for item in items:
-            try:
+            with contextlib.suppress(Exception):  # measured (and reported) by the timed pass below
                 _run_once(conn, item)
-            except Exception:  # measured (and reported) by the timed pass below
-                pass
         log(f"Warm-up pass: {time.perf_counter() - warm_started:.1f} s")
         conn.execute("SELECT PG_STAT_STATEMENTS_RESET()")
         table_rows = {t: v["rows"] for t, v in data["tables"].items()}
