@@ -396,3 +396,19 @@ def test_a_load_the_disk_cannot_hold_is_refused_before_anything_is_created(pg_se
     with pytest.raises(SystemExit, match="Not enough disk for 1000000 days"):
         check_disk_space(huge)
     check_disk_space(Shape(1, 240, 1, 10, DEFAULT_END))  # a tiny one fits
+
+
+def test_an_ops_page_endpoint_is_judged_on_its_target_only():
+    rows = merge_sizes(
+        {
+            90: [
+                {**_row("p", "ops page GET / (p95)", "ops_page", "ops_page", 10.0), "key": "ops_page|GET /"}
+            ],
+            365: [
+                {**_row("p", "ops page GET / (p95)", "ops_page", "ops_page", 20.0), "key": "ops_page|GET /"}
+            ],
+        }
+    )
+    assert rows[0]["ratio"] == 2.0 and rows[0]["result"] == "pass"
+    slow = merge_sizes({365: [{**_row("p", "ops page GET /", "ops_page", "ops_page", 151.0), "key": "k"}]})
+    assert slow[0]["misses"] == ["over 150 ms"]

@@ -20,7 +20,6 @@ MIGRATION = Path(pg.SCHEMA_DIR) / "030_add_window_indexes.sql"
 SUPERSEDED = {
     "email_sends_actual_send_time_idx": "email_sends (actual_send_time)",
     "email_sends_created_at_idx": "email_sends (created_at)",
-    "email_events_event_timestamp_idx": "email_events (event_timestamp)",
     "email_sends_hard_bounce_lead_idx": "email_sends (lead_id) WHERE bounce_type = 'hard'",
     "email_sends_bounced_lead_idx": "email_sends (lead_id) WHERE send_status = 'bounced'",
     "email_sends_queued_scheduled_idx": "email_sends (scheduled_send_time) WHERE send_status = 'queued'",
@@ -85,12 +84,21 @@ def _seed_sends(conn: psycopg.Connection, count: int) -> tuple[str, int, int]:
 def test_every_statement_is_online_and_idempotent():
     statements = _statements()
     assert statements, "030 holds no statement"
+    guards = [s for s in statements if s.startswith("WITH window_indexes AS")]
+    assert len(guards) == 1
     for statement in statements:
-        assert re.match(
+        assert statement in guards or re.match(
             r"^(CREATE INDEX CONCURRENTLY IF NOT EXISTS|DROP INDEX CONCURRENTLY IF EXISTS) "
             r"|^ALTER TABLE \w+ SET \(\s*autovacuum_\w+ = \d+(,\s*autovacuum_\w+ = \d+)*\s*\)$",
             statement,
         ), statement
+    # The guard names every index the file creates, and comes after them and before any drop.
+    guard = guards[0]
+    assert re.findall(r"\('(\w+)'\)", guard) == _created_names()
+    assert f"WHEN v.valid = {len(_created_names())} THEN" in guard
+    position = statements.index(guard)
+    assert all(s.startswith("CREATE") or s.startswith("ALTER") for s in statements[:position])
+    assert all(s.startswith("DROP") or s.startswith("ALTER") for s in statements[position + 1 :])
 
 
 def _wait_until_waiting(conn: psycopg.Connection, query_start: str, timeout_s: float = 20.0) -> None:
@@ -183,14 +191,19 @@ def test_a_failed_build_is_reported_invalid_and_a_rerun_after_dropping_it_repair
     readiness = schema_readiness(db)
     assert any(name in entry for entry in readiness["indexes"]["invalid"]), readiness["indexes"]
 
-    # IF NOT EXISTS skips an invalid index: the file alone does not repair it ...
+    # The whole file again: IF NOT EXISTS skips the invalid index, so the guard stops the file
+    # before any drop, and the superseded indexes still serve the windows.
     with psycopg.connect(leads_db, autocommit=True) as migration:
-        migration.execute(first)
-    assert _index_states(db)[name] is False
-    # ... dropping it (the monthly maintenance's drop_invalid_indexes) and applying again does.
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation, match="030 stopped before dropping"):
+            for statement in _statements():
+                migration.execute(statement)
+    states = _index_states(db)
+    assert states[name] is False and set(SUPERSEDED) <= set(states)
+    # Dropping it (the monthly maintenance's drop_invalid_indexes, or by hand) and applying again repairs.
     with psycopg.connect(leads_db, autocommit=True) as migration:
         migration.execute(f"DROP INDEX CONCURRENTLY {name}")
         for statement in _statements():
             migration.execute(statement)
-    assert _index_states(db)[name] is True
+    states = _index_states(db)
+    assert all(states[n] for n in _created_names()) and not set(SUPERSEDED) & set(states)
     assert schema_readiness(db)["indexes"]["invalid"] == []

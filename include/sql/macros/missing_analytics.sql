@@ -14,15 +14,19 @@ without its row are probed for that day: index probes on email_sends (campaign_i
 actual_send_time) (email_sends_campaign_send_time_idx, include/sql/schema/030). On a healthy
 lookback that is one probe per campaign; a day not rolled up costs one more per sending
 campaign.
-  campaigns_with_sends  campaigns with a row for the day plus the campaigns missing one (a row
-                        written for a campaign whose sends were deleted since still counts)
+  campaigns_with_sends  campaigns that sent that day (live sends; archived too when
+                        sends_archive): the missing ones plus the rolled-up ones a probe confirms
   campaigns_missing     campaigns that sent that day and have no row
+Campaigns come from nurture_campaigns: archived sends of a campaign deleted since (the archive
+has no foreign key) are not reported, since the rollup cannot write a row for them either.
 Use: {% import "macros/missing_analytics.sql" as missing_analytics %}
      WITH {{ missing_analytics.per_day_ctes(sends_archive) }} ... FROM per_day
 -#}
-{#- A send of campaign `campaign` with actual_send_time in [start, end): live, and archived too when
-sends_archive. One index probe per table (email_sends_campaign_send_time_idx). -#}
-{% macro campaign_sent(campaign, start, end, sends_archive) -%}
+{#- A send of campaign `campaign` with actual_send_time in [start, end) on UTC day `day`: live (one
+index probe, email_sends_campaign_send_time_idx), or archived when sends_archive (the lookback's
+archived (campaign, day) pairs, read once in archived_campaign_days: the archive has no campaign
+index, and for a recent lookback it holds next to nothing). -#}
+{% macro campaign_sent(campaign, start, end, day, sends_archive) -%}
 (
     EXISTS (
         SELECT 1
@@ -32,8 +36,8 @@ sends_archive. One index probe per table (email_sends_campaign_send_time_idx). -
     {%- if sends_archive %}
     OR EXISTS (
         SELECT 1
-        FROM email_sends_archive AS esa
-        WHERE esa.campaign_id = {{ campaign }} AND esa.actual_send_time >= {{ start }} AND esa.actual_send_time < {{ end }}
+        FROM archived_campaign_days AS acd
+        WHERE acd.campaign_id = {{ campaign }} AND acd.analytics_date {{ day }}
     )
     {%- endif %}
 )
@@ -53,6 +57,16 @@ analytics_days AS (
         interval '1 day'
     ) AS d (day)
 ),
+{%- if sends_archive %}
+
+archived_campaign_days AS MATERIALIZED (
+    SELECT DISTINCT
+        esa.campaign_id,
+        CAST(esa.actual_send_time AT TIME ZONE 'UTC' AS date) AS analytics_date
+    FROM email_sends_archive AS esa
+    WHERE esa.actual_send_time >= {{ lookback_start }} AND esa.actual_send_time < {{ lookback_end }}
+),
+{%- endif %}
 
 -- The (campaign, day) pairs the rollup wrote in the lookback: a range of the analytics_date index.
 rolled_up_pairs AS MATERIALIZED (
@@ -65,21 +79,13 @@ rolled_up_pairs AS MATERIALIZED (
         AND ca.analytics_date <= CAST({{ bind("day") }} AS date)
 ),
 
-rolled_up AS (
-    SELECT
-        rp.analytics_date,
-        COUNT(*) AS campaigns
-    FROM rolled_up_pairs AS rp
-    GROUP BY rp.analytics_date
-),
-
 -- Campaigns that sent at all in the lookback: one probe each, so a campaign that no longer sends
 -- costs one probe, not one a day.
 sending_campaigns AS (
     SELECT nc.id
     FROM nurture_campaigns AS nc
     WHERE
-        {{ campaign_sent("nc.id", lookback_start, lookback_end, sends_archive) }}
+        {{ campaign_sent("nc.id", lookback_start, lookback_end, "IS NOT NULL", sends_archive) }}
 ),
 
 missing_campaign_days AS (
@@ -94,16 +100,37 @@ missing_campaign_days AS (
             FROM rolled_up_pairs AS rp
             WHERE rp.campaign_id = sc.id AND rp.analytics_date = ad.analytics_date
         )
-        AND {{ campaign_sent("sc.id", "ad.day_start", "ad.day_end", sends_archive) }}
+        AND {{ campaign_sent("sc.id", "ad.day_start", "ad.day_end", "= ad.analytics_date", sends_archive) }}
+),
+
+-- Only days with something missing are reported; for those, the rolled-up campaigns that did send
+-- that day (the same probe: a row kept for a campaign whose sends are gone does not count).
+missing_days AS (
+    SELECT DISTINCT
+        ad.analytics_date,
+        ad.day_start,
+        ad.day_end
+    FROM analytics_days AS ad
+    INNER JOIN missing_campaign_days AS mcd ON ad.analytics_date = mcd.analytics_date
+),
+
+rolled_up_that_sent AS (
+    SELECT
+        md.analytics_date,
+        COUNT(*) AS campaigns
+    FROM missing_days AS md
+    INNER JOIN rolled_up_pairs AS rp ON md.analytics_date = rp.analytics_date
+    WHERE {{ campaign_sent("rp.campaign_id", "md.day_start", "md.day_end", "= md.analytics_date", sends_archive) }}
+    GROUP BY md.analytics_date
 ),
 
 per_day AS (
     SELECT
         mcd.analytics_date,
         COUNT(*) AS campaigns_missing,
-        COUNT(*) + COALESCE(MAX(ru.campaigns), 0) AS campaigns_with_sends
+        COUNT(*) + COALESCE(MAX(rs.campaigns), 0) AS campaigns_with_sends
     FROM missing_campaign_days AS mcd
-    LEFT JOIN rolled_up AS ru ON mcd.analytics_date = ru.analytics_date
+    LEFT JOIN rolled_up_that_sent AS rs ON mcd.analytics_date = rs.analytics_date
     GROUP BY mcd.analytics_date
 )
 {%- endmacro %}

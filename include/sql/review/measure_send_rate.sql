@@ -35,7 +35,7 @@ sends AS (
         AND es.scheduled_send_time < {{ bind("week_end") }}::timestamptz
     UNION ALL
     SELECT
-        es.send_status,
+        'queued' AS send_status,
         es.actual_send_time,
         GREATEST(es.scheduled_send_time, es.created_at) AS due_at,
         es.actual_send_time AS processed_at

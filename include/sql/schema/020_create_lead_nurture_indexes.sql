@@ -6,9 +6,11 @@
 CREATE INDEX IF NOT EXISTS email_sends_enrollment_id_idx
 ON email_sends (enrollment_id);
 
--- Events: per-send lookups, daily windows, deduplication (event_timestamp: covering index in 030).
+-- Events: per-send lookups, daily windows, deduplication.
 CREATE INDEX IF NOT EXISTS email_events_send_type_idx
 ON email_events (email_send_id, event_type);
+CREATE INDEX IF NOT EXISTS email_events_event_timestamp_idx
+ON email_events (event_timestamp);
 CREATE INDEX IF NOT EXISTS email_events_created_at_idx
 ON email_events (created_at);
 CREATE INDEX IF NOT EXISTS email_events_event_hash_idx
