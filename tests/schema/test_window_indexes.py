@@ -193,10 +193,10 @@ def test_a_failed_build_is_reported_invalid_and_a_rerun_after_dropping_it_repair
 
     # The whole file again: IF NOT EXISTS skips the invalid index, so the guard stops the file
     # before any drop, and the superseded indexes still serve the windows.
-    with psycopg.connect(leads_db, autocommit=True) as migration:
-        with pytest.raises(psycopg.errors.InvalidTextRepresentation, match="030 stopped before dropping"):
-            for statement in _statements():
-                migration.execute(statement)
+    stopped = pytest.raises(psycopg.errors.InvalidTextRepresentation, match="030 stopped before dropping")
+    with psycopg.connect(leads_db, autocommit=True) as migration, stopped:
+        for statement in _statements():
+            migration.execute(statement)
     states = _index_states(db)
     assert states[name] is False and set(SUPERSEDED) <= set(states)
     # Dropping it (the monthly maintenance's drop_invalid_indexes, or by hand) and applying again repairs.
