@@ -3,10 +3,13 @@
     python -m dev.bench [--size quick|year|90|365] [--days 7] [--per-day 100000] [--orgs 100]
                         [--active 100000] [--chunk-days 15] [--keep] [--reuse] [--extra-sql FILE]
                         [--dbname nurture_bench] [--report PATH] [--out-dir .local/bench] [--no-dagbag]
+                        [--payload full|lean]
 
 Sizes: quick (default, `make bench`) is one dataset of --days days in `nurture_bench`; year
 (`make bench SIZE=year`) builds and measures 90 and 365 days (`nurture_bench_90`,
-`nurture_bench_365`) and their growth ratio; 90 or 365 measure one of them (ratio empty).
+`nurture_bench_365`) and their growth ratio; 90 or 365 measure one of them (ratio empty). The
+sized runs store lean webhook payloads (the keys the package reads; --payload full for SendGrid's
+whole payload, three times the disk); a load the disk cannot hold is refused before it starts.
 
 1. Builds `nurture_bench` on the embedded server (dev/pg.py, 127.0.0.1) with the schema and fills
    it with server-side SQL (INSERT ... SELECT GENERATE_SERIES, no Python loops): --orgs

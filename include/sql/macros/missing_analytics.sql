@@ -28,11 +28,14 @@ archived (campaign, day) pairs, read once in archived_campaign_days: the archive
 index, and for a recent lookback it holds next to nothing). -#}
 {% macro campaign_sent(campaign, start, end, day, sends_archive) -%}
 (
-    EXISTS (
-        SELECT 1
+    -- A scalar subquery with LIMIT 1, not EXISTS: EXISTS may be planned as a semi-join that reads
+    -- every send of the window (seen at 7 days of data); this stays one index probe per row.
+    (
+        SELECT TRUE
         FROM email_sends AS es
         WHERE es.campaign_id = {{ campaign }} AND es.actual_send_time >= {{ start }} AND es.actual_send_time < {{ end }}
-    )
+        LIMIT 1
+    ) IS NOT NULL
     {%- if sends_archive %}
     OR EXISTS (
         SELECT 1
@@ -88,19 +91,29 @@ sending_campaigns AS (
         {{ campaign_sent("nc.id", lookback_start, lookback_end, "IS NOT NULL", sends_archive) }}
 ),
 
-missing_campaign_days AS (
+-- The pairs of a sending campaign and a day without its row, first (materialized: the planner
+-- would otherwise probe every pair before the anti-join), then probed for a send that day.
+unrolled_pairs AS MATERIALIZED (
     SELECT
         ad.analytics_date,
+        ad.day_start,
+        ad.day_end,
         sc.id AS campaign_id
     FROM analytics_days AS ad
     CROSS JOIN sending_campaigns AS sc
-    WHERE
-        NOT EXISTS (
-            SELECT 1
-            FROM rolled_up_pairs AS rp
-            WHERE rp.campaign_id = sc.id AND rp.analytics_date = ad.analytics_date
-        )
-        AND {{ campaign_sent("sc.id", "ad.day_start", "ad.day_end", "= ad.analytics_date", sends_archive) }}
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM rolled_up_pairs AS rp
+        WHERE rp.campaign_id = sc.id AND rp.analytics_date = ad.analytics_date
+    )
+),
+
+missing_campaign_days AS (
+    SELECT
+        up.analytics_date,
+        up.campaign_id
+    FROM unrolled_pairs AS up
+    WHERE {{ campaign_sent("up.campaign_id", "up.day_start", "up.day_end", "= up.analytics_date", sends_archive) }}
 ),
 
 -- Only days with something missing are reported; for those, the rolled-up campaigns that did send
