@@ -11,8 +11,8 @@
 -- pages all-visible (see the autovacuum settings below).
 -- The cost is on writes: with opened_at, first_click_at, updated_at, failure_reason, campaign_id
 -- and organization_id now in some index, no update of an email_sends row is HOT any more, so each
--- update (status, open, click: ~3 a send) adds an entry to each of its 15 indexes (8 before):
--- at 100,000 sends a day ~4.5 M index entries a day, ~50 a second, next to the inserts' 1.5 M.
+-- update (status, open, click: ~3 a send) adds an entry to each of its 13 indexes (8 before):
+-- at 100,000 sends a day ~4 M index entries a day, ~45 a second, next to the inserts' 1.3 M.
 
 -- Sends of a window on actual_send_time: daily bounce, unsubscribe and KPI rates, per
 -- organization; weekly send rate, unsubscribe feedback and deliverability; quarterly capacity.
