@@ -559,7 +559,6 @@ _IN_CHUNK = "es.id BETWEEN %(first_send_id)s::bigint AND %(last_send_id)s::bigin
 
 # SendGrid webhook events; copy 1 = a retry with the same hash, copy 2 = re-stamped (+1 s, new hash,
 # same sg_event_id). Events whose webhook would arrive after the run are not stored.
-EVENTS_SQL_BY_PAYLOAD: dict[str, str] = {}
 EVENTS_SQL = f"""
 WITH base AS (
     SELECT
@@ -687,7 +686,7 @@ WHERE b.created_at < %(end_at)s
 ORDER BY b.created_at
 """
 
-EVENTS_SQL_BY_PAYLOAD.update(full=EVENTS_SQL, lean=EVENTS_SQL.replace(_PAYLOAD, _LEAN_PAYLOAD))
+EVENTS_SQL_BY_PAYLOAD = {"full": EVENTS_SQL, "lean": EVENTS_SQL.replace(_PAYLOAD, _LEAN_PAYLOAD)}
 
 EXECUTIONS_SQL = """
 WITH minutes AS (
